@@ -1,0 +1,26 @@
+"""Errors that a user can act on: each names the file or key and the problem."""
+
+import functools
+import sys
+
+
+class UnetsegError(Exception):
+    """Base of the errors a stage reports as one message and a non-zero exit."""
+
+
+class DataError(UnetsegError):
+    """An input file or folder that cannot be used."""
+
+
+def reports_errors(main):
+    """Turn a UnetsegError into one `error: ...` line on stderr and exit status 1."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None) -> int:
+        try:
+            return main(argv) or 0
+        except UnetsegError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+
+    return wrapper

@@ -1,0 +1,83 @@
+"""Named groups of params, applied to params.yaml in place (comments kept)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedSeq
+
+from unetseg.params import ParamsError, load_params
+
+# The seed post's settings (DESIGN §2). The seed splits by image and unseeded;
+# this preset splits by image, seeded by base.seed.
+SEED = {
+    "split": {"val_fraction": 0.2, "group_pattern": ""},
+    "preprocess": {"image_size": [128, 128]},
+    "augment": {
+        "brightness_max_delta": 0.3,
+        "contrast_range": [0.5, 0.7],
+        "saturation_range": [0.5, 0.7],
+        "flip_horizontal": False,
+    },
+    "model": {"filters": 64, "num_layers": 4, "dropout": 0.5, "batch_norm": False},
+    "train": {
+        "epochs": 5,
+        "batch_size": 32,
+        "optimizer": "rmsprop",
+        "lr": 1.0e-5,
+        "loss": "binary_crossentropy",
+        "shuffle_batches": 128,
+    },
+    "evaluate": {"threshold": 0.5},
+}
+
+PRESETS = {"seed": SEED}
+
+
+def _flow(value):
+    if isinstance(value, list):  # keep [a, b] on one line, as params.yaml writes them
+        seq = CommentedSeq(value)
+        seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def _represent_float(representer, value: float):
+    """Floats that PyYAML reads back as floats: 1.0e-05, never ruamel's 1e-05 (a string to PyYAML)."""
+    text = repr(float(value))
+    mantissa, _, exponent = text.partition("e")
+    if exponent and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+def apply_preset(params_path: str | Path, name: str) -> dict:
+    """Set the preset's values in a params file; return {key: (old, new)} of what changed.
+
+    The result is validated before the file is replaced, so a failed apply leaves it as it was.
+    """
+    if name not in PRESETS:
+        raise ParamsError(f"unknown preset {name!r} (known: {', '.join(sorted(PRESETS))})")
+    path = Path(params_path)
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.representer.add_representer(float, _represent_float)
+    document = yaml.load(path.read_text())
+    changed = {}
+    for section, values in PRESETS[name].items():
+        for key, value in values.items():
+            old = document[section][key]
+            if list(old) != value if isinstance(value, list) else old != value:
+                changed[f"{section}.{key}"] = (old if not isinstance(value, list) else list(old), value)
+            document[section][key] = _flow(value)
+    temporary = path.with_name(f".{path.name}.preset")
+    with open(temporary, "w") as f:
+        yaml.dump(document, f)
+    try:
+        load_params(temporary)
+    except ParamsError:
+        temporary.unlink()
+        raise
+    temporary.replace(path)
+    return changed

@@ -1,0 +1,155 @@
+"""Sharded TFRecords at the model size: one feature schema for writer and parser.
+
+Each record holds the image (PNG, RGB) and the mask (PNG, {0,1}) resized to the
+model size, the id and the original height and width, so predictions can go back
+to the user's resolution. A `manifest.json` per folder lists each shard's record
+count and sha256, checked before training: a CRC catches a damaged record, not a
+shard cut at a record boundary or an empty shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from unetseg.errors import DataError
+
+MANIFEST = "manifest.json"
+
+FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),
+    "mask/encoded": tf.io.FixedLenFeature([], tf.string),
+    "image/id": tf.io.FixedLenFeature([], tf.string),
+    "image/original_height": tf.io.FixedLenFeature([], tf.int64),
+    "image/original_width": tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    image: np.ndarray  # (height, width, 3) uint8 at the model size
+    mask: np.ndarray  # (height, width) uint8 in {0, 1}
+    original_size: tuple[int, int]  # height, width of the source image
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _bytes(value: bytes) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _int(value: int) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+
+def serialize(example: Example) -> bytes:
+    feature = {
+        "image/encoded": _bytes(_png(example.image)),
+        "mask/encoded": _bytes(_png(example.mask)),
+        "image/id": _bytes(example.id.encode()),
+        "image/original_height": _int(example.original_size[0]),
+        "image/original_width": _int(example.original_size[1]),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+    return f"{split}-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_shards(examples, count: int, out_dir: Path, split: str, num_shards: int) -> list[dict]:
+    """Write `count` examples in file order into contiguous shards; return their manifest rows.
+
+    Contiguous (not round-robin) shards keep the file order when read one after the
+    other, which evaluate and predict rely on. Never more shards than records.
+    """
+    num_shards = max(1, min(num_shards, count))
+    bounds = np.linspace(0, count, num_shards + 1).round().astype(int)
+    rows, iterator, written = [], iter(examples), 0
+    for index in range(num_shards):
+        path = out_dir / shard_name(split, index, num_shards)
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for _ in range(bounds[index], bounds[index + 1]):
+                writer.write(serialize(next(iterator)))
+                written += 1
+        rows.append({"file": path.name, "records": int(bounds[index + 1] - bounds[index]), "sha256": _sha256(path)})
+    if next(iterator, None) is not None:
+        raise ValueError(f"more than the {count} examples announced for split {split!r}")
+    return rows
+
+
+def write_manifest(out_dir: Path, image_size: tuple[int, int], shards: dict[str, list[dict]]) -> None:
+    manifest = {"image_size": list(image_size), "splits": shards}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def read_manifest(tfrecord_dir: str | Path) -> dict:
+    path = Path(tfrecord_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: manifest not found; run the preprocess stage") from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: manifest is not valid JSON ({error})") from None
+
+
+def shard_files(tfrecord_dir: str | Path, split: str, verify: bool = True) -> list[str]:
+    """The shard paths of a split in order; with `verify`, check counts and checksums first."""
+    tfrecord_dir = Path(tfrecord_dir)
+    manifest = read_manifest(tfrecord_dir)
+    rows = manifest["splits"].get(split)
+    if not rows:
+        raise DataError(f"{tfrecord_dir / MANIFEST}: no shards listed for split {split!r}")
+    paths = []
+    for row in rows:
+        path = tfrecord_dir / row["file"]
+        if not path.is_file():
+            raise DataError(f"{path}: shard listed in the manifest is missing")
+        if verify:
+            if row["records"] < 1:
+                raise DataError(f"{path}: shard is empty")
+            if _sha256(path) != row["sha256"]:
+                raise DataError(f"{path}: sha256 differs from the manifest: the shard is damaged or cut")
+        paths.append(str(path))
+    return paths
+
+
+def count_records(tfrecord_dir: str | Path, split: str) -> int:
+    return sum(row["records"] for row in read_manifest(tfrecord_dir)["splits"][split])
+
+
+def parse_example(serialized):
+    """A record as (image uint8 HxWx3, mask uint8 {0,1} HxWx1, id, original size).
+
+    Kept uint8 so a cache holds a quarter of the bytes; `to_float` converts after it.
+    """
+    features = tf.io.parse_single_example(serialized, FEATURES)
+    image = tf.io.decode_png(features["image/encoded"], channels=3)
+    mask = tf.io.decode_png(features["mask/encoded"], channels=1)
+    original_size = tf.stack([features["image/original_height"], features["image/original_width"]])
+    return image, mask, features["image/id"], original_size
+
+
+def to_float(image, mask):
+    """uint8 records to the model's float32 image in [0,1] and float32 {0,1} mask."""
+    return tf.cast(image, tf.float32) / 255.0, tf.cast(mask, tf.float32)

@@ -1,0 +1,32 @@
+"""Decode, resize to the model size and write sharded TFRecords per split.
+
+In: params preprocess.*; the pairs table and the files it names.
+Out: --out folder of <split>-NNNNN-of-NNNNN.tfrecord shards and manifest.json.
+"""
+
+import argparse
+import sys
+
+from unetseg.atomic import atomic_output
+from unetseg.errors import reports_errors
+from unetseg.params import load_params
+from unetseg.preprocessing import write_tfrecords
+from unetseg.splitting import read_pairs
+
+
+@reports_errors
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--pairs", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    pairs = read_pairs(args.pairs)
+    with atomic_output(args.out) as out:
+        counts = write_tfrecords(pairs, out, params.preprocess.image_size, params.preprocess.num_shards)
+    print(f"{args.out}: {counts}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

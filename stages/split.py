@@ -1,0 +1,37 @@
+"""Pair images with masks and split them into train and validation by group.
+
+In: params base.seed, data.*, split.*; the images and masks folders.
+Out: --out pairs table (CSV: id, image, mask, group, split); --summary counts (JSON).
+"""
+
+import argparse
+import json
+import sys
+
+from unetseg.atomic import atomic_output
+from unetseg.errors import reports_errors
+from unetseg.pairing import pair_images_with_masks
+from unetseg.params import load_params
+from unetseg.splitting import split_pairs, split_summary
+
+
+@reports_errors
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--summary", required=True)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    pairs = pair_images_with_masks(params.data.images_dir, params.data.masks_dir, params.data.mask_pattern)
+    table = split_pairs(pairs, params.split.val_fraction, params.base.seed, params.split.group_pattern)
+    summary = split_summary(table)
+    with atomic_output(args.out) as out:
+        table.to_csv(out, index=False)
+    with atomic_output(args.summary) as out:
+        out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{args.out}: {json.dumps(summary)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Train the U-Net on the train shards, validating on the validation shards each epoch.
+
+In: params base.seed, preprocess.image_size, augment.*, model.*, train.*; the TFRecords.
+Out: --model (.keras, network only); --live folder of dvclive curves and final metrics.
+"""
+
+import argparse
+import sys
+
+from unetseg.errors import reports_errors
+from unetseg.params import load_params
+from unetseg.training import train
+
+
+@reports_errors
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--tfrecords", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--live", required=True)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    logs = train(params, args.tfrecords, args.model, args.live)
+    print(f"{args.model}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

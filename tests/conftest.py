@@ -1,0 +1,73 @@
+"""Shared fixtures: the real params.yaml shrunk to tiny sizes, and tiny real files."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+
+# The project's params with everything that costs time made tiny.
+TINY = {
+    "generate": {"num_objects": 4, "views_per_object": 3, "height": 48, "width": 64},
+    "preprocess": {"image_size": [32, 32], "num_shards": 2},
+    "model": {"filters": 4, "num_layers": 2},
+    "train": {"epochs": 1, "batch_size": 4},
+    "predict": {"montage_rows": 2},
+}
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    result = copy.deepcopy(base)
+    for section, values in overrides.items():
+        result.setdefault(section, {}).update(values)
+    return result
+
+
+def real_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def tiny_params(**overrides) -> dict:
+    """The real params shrunk by TINY, then changed by `section={key: value}` overrides."""
+    return merge(merge(real_params(), TINY), overrides)
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tiny_params_file(tmp_path) -> Path:
+    return write_yaml(tmp_path / "params.yaml", tiny_params())
+
+
+def shared_dataset(name: str) -> Path:
+    """A real dataset from ../shared/datasets, or a clean skip saying why."""
+    path = SHARED_DATASETS / name
+    if not path.is_dir():
+        pytest.skip(f"real dataset {name} not available: {path} is absent (../shared is not beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """A tiny generated sample (Carvana layout), made once per test session."""
+    from unetseg.synthetic import generate_sample
+
+    out = tmp_path_factory.mktemp("sample") / "sample"
+    g = TINY["generate"]
+    generate_sample(out, seed=0, num_objects=g["num_objects"], views_per_object=g["views_per_object"],
+                    height=g["height"], width=g["width"], jpeg_quality=(60, 95))
+    return out
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

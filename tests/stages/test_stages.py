@@ -1,0 +1,123 @@
+"""Each stage script on tiny real files: outputs, exit codes and messages."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import ROOT, tiny_params, write_yaml
+
+sys.path.insert(0, str(ROOT / "stages"))
+import evaluate  # noqa: E402
+import generate  # noqa: E402
+import predict  # noqa: E402
+import preprocess  # noqa: E402
+import split  # noqa: E402
+import train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The whole chain of stages, called as their scripts are, in a temporary folder."""
+    work = tmp_path_factory.mktemp("run")
+    params = write_yaml(work / "params.yaml", tiny_params(
+        data={"images_dir": str(work / "sample/train"), "masks_dir": str(work / "sample/train_masks")}))
+    p = ["--params", str(params)]
+    assert generate.main(p + ["--out", str(work / "sample")]) == 0
+    assert split.main(p + ["--out", str(work / "pairs.csv"), "--summary", str(work / "split.json")]) == 0
+    assert preprocess.main(p + ["--pairs", str(work / "pairs.csv"), "--out", str(work / "tfrecords")]) == 0
+    assert train.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
+                           "--live", str(work / "live")]) == 0
+    assert evaluate.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
+                              "--metrics", str(work / "evaluate.json"), "--per-image", str(work / "per_image.csv")]) == 0
+    assert predict.main(p + ["--pairs", str(work / "pairs.csv"), "--model", str(work / "model.keras"),
+                             "--out", str(work / "predictions"), "--montage", str(work / "montage.png")]) == 0
+    return work
+
+
+def test_split_outputs(run):
+    pairs = pd.read_csv(run / "pairs.csv")
+    assert len(pairs) == 12 and set(pairs.split) == {"train", "validation"}
+    summary = json.loads((run / "split.json").read_text())
+    assert summary["train_images"] + summary["validation_images"] == 12
+
+
+def test_tfrecords_follow_the_pairs(run):
+    manifest = json.loads((run / "tfrecords" / "manifest.json").read_text())
+    pairs = pd.read_csv(run / "pairs.csv")
+    for side in ("train", "validation"):
+        assert sum(r["records"] for r in manifest["splits"][side]) == (pairs.split == side).sum()
+    assert manifest["image_size"] == [32, 32]
+
+
+def test_training_curves_and_model(run):
+    metrics = json.loads((run / "live" / "metrics.json").read_text())
+    assert {"train", "eval"} <= set(metrics) and "dice" in metrics["eval"]
+    assert (run / "live" / "plots" / "metrics" / "eval" / "dice.tsv").is_file()
+    assert not (run / "live" / "dvc.yaml").exists()  # dvclive left dvc.yaml to the project
+
+
+def test_model_loads_with_plain_keras_in_safe_mode(run):
+    """A fresh interpreter that never imports unetseg loads the model and predicts."""
+    code = (
+        "import keras, numpy as np, sys\n"
+        "m = keras.saving.load_model(sys.argv[1])\n"
+        "assert 'unetseg' not in sys.modules\n"
+        "print(m.predict_on_batch(np.zeros((1, 32, 32, 3), 'float32')).shape)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(run / "model.keras")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(1, 32, 32, 1)" in result.stdout
+
+
+def test_evaluate_metrics(run):
+    metrics = json.loads((run / "evaluate.json").read_text())
+    for key in ("dice", "iou", "dice_global", "accuracy", "precision", "recall",
+                "baseline_empty_dice", "baseline_brightness_dice"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    per_image = pd.read_csv(run / "per_image.csv")
+    assert len(per_image) == metrics["images"]
+    assert metrics["dice"] == pytest.approx(per_image.dice.mean(), abs=1e-5)
+
+
+def test_predicted_masks_at_original_size(run):
+    pairs = pd.read_csv(run / "pairs.csv")
+    validation = pairs[pairs.split == "validation"]
+    files = sorted((run / "predictions").iterdir())
+    assert [f.stem for f in files] == sorted(validation.id)
+    mask = np.asarray(Image.open(files[0]))
+    assert mask.shape == (48, 64) and set(np.unique(mask)) <= {0, 255}
+    with Image.open(run / "montage.png") as montage:
+        assert montage.size == (3 * 32 + 2 * 4, 2 * 32 + 4)
+
+
+def test_bad_params_value_names_the_key(tmp_path, capsys):
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(train={"lr": "1e-3"}))
+    assert split.main(["--params", str(params), "--out", str(tmp_path / "p.csv"),
+                       "--summary", str(tmp_path / "s.json")]) == 1
+    assert "train.lr: must be a number" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [params]
+
+
+def test_missing_images_folder_names_it(tmp_path, capsys):
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(data={"images_dir": str(tmp_path / "absent")}))
+    assert split.main(["--params", str(params), "--out", str(tmp_path / "p.csv"),
+                       "--summary", str(tmp_path / "s.json")]) == 1
+    assert "absent: images folder not found" in capsys.readouterr().err
+
+
+def test_unreadable_image_names_it_and_writes_nothing(run, tmp_path, capsys):
+    pairs = pd.read_csv(run / "pairs.csv")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((run / "sample" / "train" / f"{pairs.id[3]}.jpg").read_bytes()[:300])
+    pairs.loc[3, "image"] = str(broken)
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
+    params = write_yaml(tmp_path / "params.yaml", tiny_params())
+    out = tmp_path / "tfrecords"
+    assert preprocess.main(["--params", str(params), "--pairs", str(tmp_path / "pairs.csv"), "--out", str(out)]) == 1
+    assert "broken.jpg: cannot decode image" in capsys.readouterr().err
+    assert not out.exists() and not any(p.name.startswith(".tfrecords") for p in tmp_path.iterdir())

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from unetseg.augment import augment_batch
+from unetseg.dataset import training_dataset, validation_dataset
+from unetseg.params import Augment
+from unetseg.tfrecords import Example, write_manifest, write_shards
+
+SEED_AUGMENT = Augment(0.3, (0.5, 0.7), (0.5, 0.7), False)
+IDENTITY = Augment(0.0, (1.0, 1.0), (1.0, 1.0), False)
+
+
+@pytest.fixture
+def shards(tmp_path, rng):
+    examples = []
+    for i in range(10):
+        mask = np.zeros((8, 8), np.uint8)
+        mask[:, : 1 + i % 7] = 1  # asymmetric, so a flip is visible
+        image = np.repeat(mask[..., None] * 200 + 20, 3, axis=2).astype(np.uint8)
+        examples.append(Example(f"id{i}", image, mask, (8, 8)))
+    rows = write_shards(iter(examples), 10, tmp_path, "train", 2)
+    write_manifest(tmp_path, (8, 8), {"train": rows})
+    return [str(tmp_path / r["file"]) for r in rows], examples
+
+
+def _collect(ds):
+    images, masks = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    return np.concatenate(images), np.concatenate(masks)
+
+
+def test_validation_keeps_file_order_and_values(shards):
+    files, examples = shards
+    images, masks = _collect(validation_dataset(files, 4))
+    assert np.allclose(images, np.stack([e.image for e in examples]) / 255.0)
+    assert np.array_equal(masks[..., 0], np.stack([e.mask for e in examples]))
+
+
+def test_training_is_repeatable_and_reshuffles_each_epoch(shards):
+    files, _ = shards
+    ds = training_dataset(files, 4, shuffle_buffer=10, seed=3, augment=SEED_AUGMENT)
+    first, second = _collect(ds), _collect(ds)
+    again = _collect(training_dataset(files, 4, shuffle_buffer=10, seed=3, augment=SEED_AUGMENT))
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert not np.array_equal(first[1], second[1])
+
+
+def test_seed_augmentation_stays_in_range_and_leaves_masks(shards):
+    files, examples = shards
+    images, masks = _collect(training_dataset(files, 5, shuffle_buffer=1, seed=0, augment=SEED_AUGMENT))
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    assert np.array_equal(masks[..., 0], np.stack([e.mask for e in examples]))
+    original = np.stack([e.image for e in examples]) / 255.0
+    assert np.abs(images - original).mean() > 0.05  # the seed's contrast range always changes images
+
+
+def test_identity_ranges_change_nothing(rng):
+    images = rng.random((3, 8, 8, 3)).astype("float32")
+    masks = (rng.random((3, 8, 8, 1)) > 0.5).astype("float32")
+    out, out_masks = augment_batch(images, masks, np.array([1, 2]), IDENTITY)
+    assert np.allclose(out.numpy(), images, atol=1e-5) and np.array_equal(np.asarray(out_masks), masks)
+
+
+def test_flip_moves_image_and_mask_together(rng):
+    masks = np.zeros((16, 8, 8, 1), "float32")
+    masks[:, :, :3] = 1
+    images = np.repeat(masks, 3, axis=3) * 0.8 + 0.1
+    flip = Augment(0.0, (1.0, 1.0), (1.0, 1.0), True)
+    out, out_masks = augment_batch(images, masks, np.array([4, 5]), flip)
+    out, out_masks = np.asarray(out), np.asarray(out_masks)
+    assert np.allclose((out[..., :1] > 0.5), out_masks)
+    flipped = out_masks[:, 0, -1, 0] == 1
+    assert 0 < flipped.sum() < 16  # some flipped, some not

@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+
+from unetseg.errors import DataError
+from unetseg.pairing import Pair
+from unetseg.splitting import read_pairs, split_pairs, split_summary
+
+CARVANA = r"^([^_]+)_"
+
+
+def _pairs(objects=10, views=4):
+    return [Pair(f"obj{o:02d}_{v:02d}", Path(f"i/obj{o:02d}_{v:02d}.jpg"), Path(f"m/obj{o:02d}_{v:02d}_mask.gif"))
+            for o in range(objects) for v in range(views)]
+
+
+def test_no_group_on_both_sides():
+    table = split_pairs(_pairs(), 0.2, seed=1, group_pattern=CARVANA)
+    train = set(table[table.split == "train"].group)
+    validation = set(table[table.split == "validation"].group)
+    assert train and validation and not train & validation
+    assert len(validation) == 2 and split_summary(table)["validation_images"] == 8
+
+
+def test_same_seed_same_split_other_seed_other_split():
+    a = split_pairs(_pairs(), 0.2, seed=1, group_pattern=CARVANA)
+    b = split_pairs(_pairs(), 0.2, seed=1, group_pattern=CARVANA)
+    c = split_pairs(_pairs(), 0.2, seed=2, group_pattern=CARVANA)
+    assert a.equals(b) and not a.split.equals(c.split)
+
+
+def test_empty_pattern_splits_by_image():
+    table = split_pairs(_pairs(), 0.25, seed=0, group_pattern="")
+    assert (table.group == table.id).all() and (table.split == "validation").sum() == 10
+
+
+def test_group_pattern_that_misses_ids_is_an_error():
+    with pytest.raises(DataError, match="finds no group in 40 id"):
+        split_pairs(_pairs(), 0.2, seed=0, group_pattern=r"^car(\d+)")
+
+
+def test_one_group_cannot_be_split():
+    with pytest.raises(DataError, match="need at least 2"):
+        split_pairs(_pairs(objects=1), 0.2, seed=0, group_pattern=CARVANA)
+
+
+def test_pairs_table_round_trip(tmp_path):
+    table = split_pairs(_pairs(), 0.2, seed=0, group_pattern=CARVANA)
+    table.to_csv(tmp_path / "pairs.csv", index=False)
+    assert read_pairs(tmp_path / "pairs.csv").equals(table.astype(str))
+    table.drop(columns="group").to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="bad.csv: missing column"):
+        read_pairs(tmp_path / "bad.csv")
