@@ -2,6 +2,7 @@
 
 In: params base.seed, preprocess.image_size, augment.*, model.*, train.*; the TFRecords.
 Out: --model (.keras, network only); --live folder of dvclive curves and final metrics.
+Kept between runs: --backup, the state of an unfinished training, resumed by the next run.
 """
 
 import argparse
@@ -19,9 +20,10 @@ def main(argv=None):
     parser.add_argument("--tfrecords", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--live", required=True)
+    parser.add_argument("--backup", required=True)
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    logs = train(params, args.tfrecords, args.model, args.live)
+    logs = train(params, args.tfrecords, args.model, args.live, args.backup)
     print(f"{args.model}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()))
 
 

@@ -18,10 +18,14 @@ def _remove(path: Path) -> None:
 
 @contextmanager
 def atomic_output(final: str | Path):
-    """Yield a temporary sibling path (same suffix) that replaces `final` on success."""
+    """Yield a temporary sibling path that replaces `final` on success.
+
+    The temporary name ends with the final name, so libraries that check a suffix
+    (".keras", ".weights.h5") accept it.
+    """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")
+    temporary = final.with_name(f".tmp-{os.getpid()}-{final.name}")
     _remove(temporary)
     try:
         yield temporary

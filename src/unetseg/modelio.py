@@ -1,19 +1,61 @@
-"""Loading saved models: safe mode always, errors that name the file."""
+"""Loading saved models as the code they are: checked, then loaded in safe mode.
+
+A `.keras` file is a zip whose config.json names the classes and functions to
+build. A Lambda layer carries Python bytecode, and a config entry can name any
+importable function; either would run while the file loads. Such files are refused,
+naming the file and the entry, before Keras reads them (and Keras itself loads in
+safe mode).
+"""
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 import keras
 
 from unetseg.errors import DataError
 
+ALLOWED_PACKAGES = ("unetseg>",)  # registered objects of our own
+
+
+def _entries(node, trail="config"):
+    """Every dict of a config tree, with a readable path to it."""
+    if isinstance(node, dict):
+        yield trail, node
+        for key, value in node.items():
+            yield from _entries(value, f"{trail}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _entries(value, f"{trail}[{index}]")
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse a model file whose config would run code: Lambda layers, non-Keras modules."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: not a Keras 3 model file (.keras zip with config.json): {error}") from None
+    for trail, entry in _entries(config):
+        if entry.get("class_name") == "Lambda":
+            raise DataError(f"{path}: refused: {trail} is a Lambda layer, whose Python code would run on load")
+        module = entry.get("module")
+        registered = entry.get("registered_name") or ""
+        if isinstance(module, str) and not module.split(".")[0] == "keras" and not registered.startswith(ALLOWED_PACKAGES):
+            raise DataError(
+                f"{path}: refused: {trail} names {module}.{entry.get('class_name')}, outside Keras; "
+                "loading it could run arbitrary code"
+            )
+
 
 def load_model(path: str | Path) -> keras.Model:
-    """A `.keras` file, loaded in safe mode (no Lambda layers, no arbitrary code) and uncompiled."""
+    """A checked `.keras` file, loaded uncompiled in safe mode."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: model file not found; run the train stage")
+    check_model_file(path)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except (ValueError, TypeError, OSError, KeyError) as error:

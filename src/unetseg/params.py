@@ -30,6 +30,7 @@ def _range(**bounds):
 @dataclass(frozen=True)
 class Base:
     seed: int = _range(ge=0)
+    deterministic: bool  # bit-identical reruns on CPU (TensorFlow op determinism)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,11 @@ class Train:
     lr: float = _range(gt=0, le=1)
     loss: Literal["binary_crossentropy", "dice", "bce_dice"]
     shuffle_batches: int = _range(ge=1)  # shuffle buffer = batch_size * shuffle_batches
+    monitor: Literal["val_loss", "val_dice", "val_accuracy"]
+    keep: Literal["last", "best"]
+    early_stopping_patience: int = _range(ge=0)  # 0: off
+    reduce_lr_patience: int = _range(ge=0)  # 0: off
+    reduce_lr_factor: float = _range(gt=0, lt=1)
 
 
 @dataclass(frozen=True)

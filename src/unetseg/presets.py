@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedSeq
 
 from unetseg.params import ParamsError, load_params
 
@@ -28,19 +27,14 @@ SEED = {
         "lr": 1.0e-5,
         "loss": "binary_crossentropy",
         "shuffle_batches": 128,
+        "keep": "last",
+        "early_stopping_patience": 0,
+        "reduce_lr_patience": 0,
     },
     "evaluate": {"threshold": 0.5},
 }
 
 PRESETS = {"seed": SEED}
-
-
-def _flow(value):
-    if isinstance(value, list):  # keep [a, b] on one line, as params.yaml writes them
-        seq = CommentedSeq(value)
-        seq.fa.set_flow_style()
-        return seq
-    return value
 
 
 def _represent_float(representer, value: float):
@@ -68,9 +62,14 @@ def apply_preset(params_path: str | Path, name: str) -> dict:
     for section, values in PRESETS[name].items():
         for key, value in values.items():
             old = document[section][key]
-            if list(old) != value if isinstance(value, list) else old != value:
-                changed[f"{section}.{key}"] = (old if not isinstance(value, list) else list(old), value)
-            document[section][key] = _flow(value)
+            if isinstance(value, list):  # in place: the list keeps its style and comment
+                if list(old) != value:
+                    changed[f"{section}.{key}"] = (list(old), value)
+                old[:] = value
+            else:
+                if old != value:
+                    changed[f"{section}.{key}"] = (old, value)
+                document[section][key] = value
     temporary = path.with_name(f".{path.name}.preset")
     with open(temporary, "w") as f:
         yaml.dump(document, f)

@@ -1,11 +1,25 @@
-"""Training the U-Net from the TFRecords, with dvclive curves and an atomic model save."""
+"""Training the U-Net from the TFRecords: resumable, optionally deterministic, saved atomically.
+
+An interrupted or killed training leaves its backup (weights, optimizer state and
+epoch, saved after every epoch by Keras `BackupAndRestore`) in the backup folder;
+the next run with the same params and data continues from the last completed epoch,
+and dvclive continues its curves from that step. A backup made with other params or
+other data is discarded with a warning.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import shutil
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
+import pandas as pd
+import tensorflow as tf
 
 from unetseg.atomic import atomic_output
 from unetseg.dataset import training_dataset, validation_dataset
@@ -14,7 +28,7 @@ from unetseg.losses import get_loss, training_metrics
 from unetseg.model import build_unet
 from unetseg.params import Params
 from unetseg.splitting import TRAIN, VALIDATION
-from unetseg.tfrecords import count_records, shard_files
+from unetseg.tfrecords import count_records, read_manifest, shard_files
 
 
 class TrainingError(UnetsegError):
@@ -22,6 +36,9 @@ class TrainingError(UnetsegError):
 
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+FINGERPRINT = "fingerprint.json"
+BEST = "best.weights.h5"
+BEST_STATE = "best.json"
 
 
 def build_model(params: Params) -> keras.Model:
@@ -53,12 +70,119 @@ def save_model(model: keras.Model, path: str | Path) -> None:
         inference.save(temporary)
 
 
-def train(params: Params, tfrecord_dir: str | Path, model_path: str | Path, live_dir: str | Path) -> dict:
-    """Fit on the train shards, validate each epoch, save the model; return the last epoch's logs."""
-    from dvclive import Live
+def fingerprint(params: Params, tfrecord_dir: str | Path) -> str:
+    """What a backup must match to be resumed: everything that shapes training, and the data."""
+    shaping = {
+        "base": asdict(params.base),
+        "image_size": params.preprocess.image_size,
+        "augment": asdict(params.augment),
+        "model": asdict(params.model),
+        "train": asdict(params.train),
+        "data": read_manifest(tfrecord_dir),
+    }
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_backup(backup_dir: Path, expected: str) -> bool:
+    """True if `backup_dir` holds a resumable backup; a foreign one is discarded with a warning."""
+    marker = backup_dir / FINGERPRINT
+    if backup_dir.exists():
+        found = json.loads(marker.read_text())["fingerprint"] if marker.exists() else None
+        if found == expected and (backup_dir / "training_metadata.json").exists():
+            return True
+        if found != expected:
+            print(f"warning: {backup_dir}: backup made with other params or data, discarded", file=sys.stderr)
+        shutil.rmtree(backup_dir)
+    backup_dir.mkdir(parents=True)
+    marker.write_text(json.dumps({"fingerprint": expected}) + "\n")
+    return False
+
+
+def _trim_history(live_dir: Path, epoch: int) -> None:
+    """Drop dvclive rows logged after the backup's epoch, so resumed steps never repeat."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        rows = pd.read_csv(tsv, sep="\t")
+        rows[rows["step"] < epoch].to_csv(tsv, sep="\t", index=False)
+
+
+def _improved(monitor: str, new: float, old: float | None) -> bool:
+    """Lower is better for losses, higher for dice and accuracy."""
+    if old is None:
+        return True
+    return new < old if monitor.endswith("loss") else new > old
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Save the weights of the best monitored epoch beside the backup, so a resumed run keeps them."""
+
+    def __init__(self, backup_dir: Path, monitor: str):
+        super().__init__()
+        self.weights, self.state, self.monitor = backup_dir / BEST, backup_dir / BEST_STATE, monitor
+        self.best = json.loads(self.state.read_text())["value"] if self.state.exists() else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and math.isfinite(value) and _improved(self.monitor, value, self.best):
+            self.best = float(value)
+            with atomic_output(self.weights) as temporary:
+                self.model.save_weights(temporary)
+            self.state.write_text(json.dumps({"epoch": epoch, "value": self.best}) + "\n")
+
+
+def _live_callback(live):
     from dvclive.keras import DVCLiveCallback
+
+    class EpochSteps(DVCLiveCallback):
+        """dvclive's callback with step = epoch, so curves stay aligned after a resume."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.live.step = epoch
+
+    return EpochSteps(live=live)
+
+
+def _open_live(live_dir: Path, resume: bool):
+    from dvclive import Live
     from scmrepo.exceptions import SCMError
 
+    try:
+        # dvcyaml=None: the stage's outputs are declared in the project's dvc.yaml, which
+        # dvclive must not rewrite; save_dvc_exp=False: `dvc exp run` records the run.
+        return Live(str(live_dir), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
+    except SCMError as error:  # dvclive reads the git revision and fails on a repo with no commit
+        raise TrainingError(
+            f"dvclive cannot start ({error}): commit once (git add -A && git commit) and run again"
+        ) from None
+
+
+def _callbacks(params: Params, backup_dir: Path, live) -> list:
+    train = params.train
+    callbacks = [keras.callbacks.TerminateOnNaN()]
+    if train.keep == "best":
+        callbacks.append(KeepBest(backup_dir, train.monitor))
+    if train.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(train.monitor, patience=train.early_stopping_patience))
+    if train.reduce_lr_patience:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                train.monitor, factor=train.reduce_lr_factor, patience=train.reduce_lr_patience
+            )
+        )
+    # The backup comes last: an epoch that dvclive logged but the backup missed (a kill
+    # in between) is trimmed from the curves and trained again on resume.
+    return callbacks + [
+        _live_callback(live),
+        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
+    ]
+
+
+def train(
+    params: Params, tfrecord_dir: str | Path, model_path: str | Path, live_dir: str | Path, backup_dir: str | Path
+) -> dict:
+    """Fit on the train shards, validate each epoch, save the model; return the last epoch's logs."""
+    live_dir, backup_dir = Path(live_dir), Path(backup_dir)
+    if params.base.deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(params.base.seed)
     train_files = shard_files(tfrecord_dir, TRAIN)
     validation_files = shard_files(tfrecord_dir, VALIDATION)
@@ -74,27 +198,29 @@ def train(params: Params, tfrecord_dir: str | Path, model_path: str | Path, live
         validation_files, params.train.batch_size, count=count_records(tfrecord_dir, VALIDATION)
     )
     model = build_model(params)
-    # dvcyaml=None: the stage's outputs are declared in the project's dvc.yaml, which
-    # dvclive must not rewrite; save_dvc_exp=False: `dvc exp run` already records the run.
-    try:
-        live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
-    except SCMError as error:  # dvclive reads the git revision and fails on a repo with no commit
-        raise TrainingError(
-            f"dvclive cannot start ({error}): commit once (git add -A && git commit) and run again"
-        ) from None
+    resume = prepare_backup(backup_dir, fingerprint(params, tfrecord_dir))
+    if resume:
+        epoch = json.loads((backup_dir / "training_metadata.json").read_text())["epoch"]
+        print(f"resuming from the backup in {backup_dir}: {epoch} epoch(s) done")
+        _trim_history(live_dir, epoch)
+    live = _open_live(live_dir, resume)
     history = model.fit(
         train_ds,
         validation_data=validation_ds,
         epochs=params.train.epochs,
-        callbacks=[keras.callbacks.TerminateOnNaN(), DVCLiveCallback(live=live)],
+        callbacks=_callbacks(params, backup_dir, live),
         shuffle=False,  # the dataset shuffles, seeded
         verbose=2,
     )
     losses = history.history.get("loss", [])
-    if not losses or any(not math.isfinite(v) for v in losses):
+    if any(not math.isfinite(v) for v in losses):
+        shutil.rmtree(backup_dir)
         raise TrainingError(
-            f"training loss became {losses[-1] if losses else 'undefined'} at epoch {len(losses)}: "
-            "no model written (lower train.lr, or check the data)"
+            f"training loss became {losses[-1]} at epoch {len(losses)}: no model written "
+            "(lower train.lr, or check the data)"
         )
+    if params.train.keep == "best" and (backup_dir / BEST).exists():
+        model.load_weights(backup_dir / BEST)
     save_model(model, model_path)
+    shutil.rmtree(backup_dir)
     return {name: values[-1] for name, values in history.history.items()}

@@ -2,72 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 
-from conftest import ROOT, shared_dataset, tiny_params, write_yaml
+from conftest import ROOT, shared_dataset, tiny_params
+from dvcrepo import check_outputs, make_repo, set_param, sh, stages_run
 
 pytestmark = pytest.mark.slow
-
-PROJECT_FILES = ["dvc.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
-
-
-def _env(repo: Path) -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python` in dvc.yaml
-    env["PYTHONPATH"] = str(repo / "src")  # the copied library, whose files dvc.yaml tracks
-    return env
-
-
-def sh(repo: Path, *args: str) -> str:
-    result = subprocess.run(args, cwd=repo, env=_env(repo), capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout + result.stderr
-
-
-def stages_run(output: str) -> list[str]:
-    return re.findall(r"Running stage '(\w+)'", output)
-
-
-def make_repo(path: Path, params: dict) -> Path:
-    path.mkdir()
-    for name in PROJECT_FILES:
-        source, target = ROOT / name, path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy(source, target)
-    write_yaml(path / "params.yaml", params)
-    sh(path, "git", "init", "-q")
-    sh(path, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
-    sh(path, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
-    return path
-
-
-def set_param(repo: Path, section: str, key: str, value) -> None:
-    data = yaml.safe_load((repo / "params.yaml").read_text())
-    data[section][key] = value
-    write_yaml(repo / "params.yaml", data)
-
-
-def check_outputs(repo: Path) -> dict:
-    metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
-    for key in ("dice", "iou", "dice_global", "accuracy", "precision", "recall"):
-        assert 0.0 <= metrics[key] <= 1.0, key
-    assert (repo / "models" / "model.keras").is_file()
-    assert (repo / "eval" / "montage.png").is_file()
-    assert any((repo / "data" / "predictions").iterdir())
-    return metrics
-
 
 def test_repro_reruns_only_what_a_change_touches(tmp_path):
     repo = make_repo(tmp_path / "repo", tiny_params())

@@ -31,7 +31,7 @@ def run(tmp_path_factory):
     assert split.main(p + ["--out", str(work / "pairs.csv"), "--summary", str(work / "split.json")]) == 0
     assert preprocess.main(p + ["--pairs", str(work / "pairs.csv"), "--out", str(work / "tfrecords")]) == 0
     assert train.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
-                           "--live", str(work / "live")]) == 0
+                           "--live", str(work / "live"), "--backup", str(work / "backup")]) == 0
     assert evaluate.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
                               "--metrics", str(work / "evaluate.json"), "--per-image", str(work / "per_image.csv")]) == 0
     assert predict.main(p + ["--pairs", str(work / "pairs.csv"), "--model", str(work / "model.keras"),
@@ -59,6 +59,7 @@ def test_training_curves_and_model(run):
     assert {"train", "eval"} <= set(metrics) and "dice" in metrics["eval"]
     assert (run / "live" / "plots" / "metrics" / "eval" / "dice.tsv").is_file()
     assert not (run / "live" / "dvc.yaml").exists()  # dvclive left dvc.yaml to the project
+    assert not (run / "backup").exists()  # a finished training leaves no backup
 
 
 def test_model_loads_with_plain_keras_in_safe_mode(run):
@@ -120,4 +121,4 @@ def test_unreadable_image_names_it_and_writes_nothing(run, tmp_path, capsys):
     out = tmp_path / "tfrecords"
     assert preprocess.main(["--params", str(params), "--pairs", str(tmp_path / "pairs.csv"), "--out", str(out)]) == 1
     assert "broken.jpg: cannot decode image" in capsys.readouterr().err
-    assert not out.exists() and not any(p.name.startswith(".tfrecords") for p in tmp_path.iterdir())
+    assert not out.exists() and not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())

@@ -90,6 +90,8 @@ def test_seed_preset_resolves_to_the_seed_values(tmp_path):
     assert params.augment.flip_horizontal is False
     assert params.split.val_fraction == 0.2 and params.split.group_pattern == ""
     assert params.evaluate.threshold == 0.5
+    assert params.train.keep == "last" and params.train.early_stopping_patience == 0
+    assert params.train.reduce_lr_patience == 0
 
 
 def test_preset_keeps_comments_and_other_values(tmp_path):

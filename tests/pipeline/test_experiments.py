@@ -1,0 +1,44 @@
+"""Experiments: `dvc exp run -S`, a queued sweep, and `dvc exp show` listing params and dice."""
+
+import json
+import time
+
+import pytest
+
+from conftest import tiny_params
+from dvcrepo import make_repo, sh
+
+pytestmark = pytest.mark.slow
+
+
+def _experiments(repo) -> dict:
+    """{name: (train.lr, dice)} of every experiment `dvc exp show` lists."""
+    found = {}
+    for baseline in json.loads(sh(repo, "dvc", "exp", "show", "--json")):
+        for exp in (baseline.get("experiments") or []):
+            rev = exp["revs"][0]
+            data = rev.get("data") or {}
+            params = data["params"]["params.yaml"]["data"]
+            metrics = data.get("metrics", {}).get("metrics/evaluate.json", {}).get("data", {})
+            found[exp["name"]] = (params["train"]["lr"], metrics.get("dice"))
+    return found
+
+
+def test_run_queue_and_show(tmp_path):
+    repo = make_repo(tmp_path / "repo", tiny_params())
+    sh(repo, "dvc", "exp", "run", "-n", "lr-low", "-S", "train.lr=5.0e-4")
+    for name, lr in (("lr-mid", "1.0e-3"), ("lr-high", "2.0e-3")):
+        sh(repo, "dvc", "exp", "run", "--queue", "-n", name, "-S", f"train.lr={lr}")
+    sh(repo, "dvc", "queue", "start", "-j", "1")
+    deadline = time.monotonic() + 600
+    while "Running" in (status := sh(repo, "dvc", "queue", "status")) or "Queued" in status:
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert "Failed" not in status, sh(repo, "dvc", "queue", "logs", "lr-mid")
+    experiments = _experiments(repo)
+    assert {name: lr for name, (lr, _) in experiments.items()} == {
+        "lr-low": 5.0e-4, "lr-mid": 1.0e-3, "lr-high": 2.0e-3
+    }
+    assert all(0.0 <= dice <= 1.0 for _, dice in experiments.values())
+    table = sh(repo, "dvc", "exp", "show", "--csv")
+    assert "train.lr" in table and "dice" in table

@@ -1,0 +1,55 @@
+"""A training interrupted by Ctrl-C (or killed) continues where it stopped at the next `dvc repro`."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import tiny_params
+from dvcrepo import check_outputs, env_for, make_repo, sh, stages_run
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 40
+
+
+def _backup_epoch(repo):
+    try:
+        return json.loads((repo / "models" / ".backup" / "training_metadata.json").read_text())["epoch"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_interrupted_training_resumes(tmp_path, sig):
+    params = tiny_params(train={"epochs": EPOCHS}, preprocess={"image_size": [64, 64]}, model={"filters": 8})
+    repo = make_repo(tmp_path / "repo", params)
+    run = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env_for(repo), start_new_session=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while _backup_epoch(repo) < 3:
+        assert run.poll() is None, run.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, "training never reached epoch 3"
+        time.sleep(0.05)
+    os.killpg(run.pid, sig)  # to the whole process group, as a terminal's Ctrl-C
+    run.communicate(timeout=120)
+    assert run.returncode != 0
+    assert not (repo / "models" / "model.keras").exists()
+
+    done = _backup_epoch(repo)
+    logged = pd.read_csv(repo / "metrics/train/plots/metrics/eval/dice.tsv", sep="\t").step.tolist()
+    assert done < EPOCHS and max(logged) <= done  # at most the epoch after the backup, trimmed on resume
+
+    output = sh(repo, "dvc", "repro")
+    assert stages_run(output) == ["train", "evaluate", "predict"]
+    assert f"{done} epoch(s) done" in output
+    assert output.count("Epoch ") == EPOCHS - done  # only the missing epochs ran again
+    steps = pd.read_csv(repo / "metrics/train/plots/metrics/eval/dice.tsv", sep="\t").step.tolist()
+    assert steps == list(range(EPOCHS))  # continuous, no duplicates
+    assert json.loads((repo / "metrics/train/metrics.json").read_text())["step"] == EPOCHS - 1
+    assert not (repo / "models" / ".backup").exists()
+    check_outputs(repo)
