@@ -21,6 +21,7 @@ def env_for(repo: Path) -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python` in dvc.yaml
     env["PYTHONPATH"] = str(repo / "src")  # the copied library, whose files dvc.yaml tracks
+    env["PYTHONUNBUFFERED"] = "1"  # every line reaches the log, even from a killed process
     for role in ("AUTHOR", "COMMITTER"):  # git and `dvc exp` commit, on machines with no git identity too
         env.setdefault(f"GIT_{role}_NAME", "unetseg tests")
         env.setdefault(f"GIT_{role}_EMAIL", "tests@unetseg.invalid")

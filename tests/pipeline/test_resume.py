@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -36,13 +37,15 @@ def test_interrupted_training_resumes(tmp_path, sig):
         assert time.monotonic() < deadline, "training never reached epoch 3"
         time.sleep(0.05)
     os.killpg(run.pid, sig)  # to the whole process group, as a terminal's Ctrl-C
-    run.communicate(timeout=120)
+    first_output, _ = run.communicate(timeout=120)
     assert run.returncode != 0
     assert not (repo / "models" / "model.keras").exists()
 
     done = _backup_epoch(repo)
     logged = pd.read_csv(repo / "metrics/train/plots/metrics/eval/dice.tsv", sep="\t").step.tolist()
     assert done < EPOCHS and max(logged) <= done  # at most the epoch after the backup, trimmed on resume
+    started = len(re.findall(rf"Epoch \d+/{EPOCHS}", first_output))
+    assert started - done <= 1  # the interruption lost at most the epoch in progress
 
     output = sh(repo, "dvc", "repro")
     assert stages_run(output) == ["train", "evaluate", "predict"]
