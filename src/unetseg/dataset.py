@@ -9,6 +9,7 @@ from unetseg.params import Augment
 from unetseg.tfrecords import parse_example, to_float
 
 AUTOTUNE = tf.data.AUTOTUNE
+EPOCH_STRIDE = 1_000_003  # keeps (seed, epoch) and (seed, epoch, batch) pairs apart
 
 
 def _pairs(files: list[str], count: int | None) -> tf.data.Dataset:
@@ -23,18 +24,41 @@ def _pairs(files: list[str], count: int | None) -> tf.data.Dataset:
 
 
 def training_dataset(
-    files, batch_size: int, shuffle_buffer: int, seed: int, augment: Augment | None, count: int | None = None
+    files,
+    batch_size: int,
+    shuffle_buffer: int,
+    seed: int,
+    augment: Augment | None,
+    count: int,
+    epochs: range,
 ):
-    """Shuffled (seeded, new order each epoch), batched, augmented float (image, mask) pairs."""
-    ds = _pairs(files, count).shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
-    if augment is not None:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda batch, s: augment_batch(batch[0], batch[1], s, augment),
-            num_parallel_calls=AUTOTUNE,
-        )
-    return ds.prefetch(AUTOTUNE)
+    """Shuffled, batched, augmented float (image, mask) pairs for `epochs`, one epoch after another.
+
+    Epoch e is shuffled and augmented from (seed, e) alone, so a run resumed at epoch e
+    sees exactly the batches that an uninterrupted run sees: resuming does not change
+    the result. Pass `steps_per_epoch(count, batch_size)` to `fit`.
+    """
+    pairs = _pairs(files, count)
+
+    def one_epoch(epoch):
+        ds = pairs.shuffle(shuffle_buffer, seed=seed * EPOCH_STRIDE + epoch, reshuffle_each_iteration=False)
+        ds = ds.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
+        if augment is not None:
+            ds = ds.enumerate().map(
+                lambda index, batch: augment_batch(
+                    batch[0], batch[1], tf.stack([tf.constant(seed, tf.int64), epoch * EPOCH_STRIDE + index]), augment
+                ),
+                num_parallel_calls=AUTOTUNE,
+            )
+        return ds
+
+    batches = steps_per_epoch(count, batch_size) * len(epochs)
+    ds = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(one_epoch)
+    return ds.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(AUTOTUNE)
+
+
+def steps_per_epoch(count: int, batch_size: int) -> int:
+    return -(-count // batch_size)
 
 
 def validation_dataset(files, batch_size: int, count: int | None = None):

@@ -22,7 +22,7 @@ import pandas as pd
 import tensorflow as tf
 
 from unetseg.atomic import atomic_output
-from unetseg.dataset import training_dataset, validation_dataset
+from unetseg.dataset import EPOCH_STRIDE, steps_per_epoch, training_dataset, validation_dataset
 from unetseg.errors import UnetsegError
 from unetseg.losses import get_loss, training_metrics
 from unetseg.model import build_unet
@@ -129,6 +129,22 @@ class KeepBest(keras.callbacks.Callback):
             self.state.write_text(json.dumps({"epoch": epoch, "value": self.best}) + "\n")
 
 
+class EpochSeeds(keras.callbacks.Callback):
+    """Restart each random layer's (dropout's) seed stream at a point fixed by the epoch.
+
+    Keras counts dropout draws in a seed variable that backups do not keep; fixing
+    it per epoch makes a resumed epoch draw the same masks as an uninterrupted one.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        self.seeds = [int(keras.ops.convert_to_numpy(v)[0]) for v in self.states]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for state, seed in zip(self.states, self.seeds):
+            state.assign(keras.ops.convert_to_tensor([seed, epoch * EPOCH_STRIDE], dtype=state.dtype))
+
+
 def _live_callback(live):
     from dvclive.keras import DVCLiveCallback
 
@@ -157,7 +173,7 @@ def _open_live(live_dir: Path, resume: bool):
 
 def _callbacks(params: Params, backup_dir: Path, live) -> list:
     train = params.train
-    callbacks = [keras.callbacks.TerminateOnNaN()]
+    callbacks = [keras.callbacks.TerminateOnNaN(), EpochSeeds()]
     if train.keep == "best":
         callbacks.append(KeepBest(backup_dir, train.monitor))
     if train.early_stopping_patience:
@@ -186,28 +202,32 @@ def train(
     keras.utils.set_random_seed(params.base.seed)
     train_files = shard_files(tfrecord_dir, TRAIN)
     validation_files = shard_files(tfrecord_dir, VALIDATION)
-    train_ds = training_dataset(
-        train_files,
-        params.train.batch_size,
-        shuffle_buffer=params.train.batch_size * params.train.shuffle_batches,
-        seed=params.base.seed,
-        augment=params.augment,
-        count=count_records(tfrecord_dir, TRAIN),
-    )
-    validation_ds = validation_dataset(
-        validation_files, params.train.batch_size, count=count_records(tfrecord_dir, VALIDATION)
-    )
     model = build_model(params)
     resume = prepare_backup(backup_dir, fingerprint(params, tfrecord_dir))
+    first_epoch = 0
     if resume:
-        epoch = json.loads((backup_dir / "training_metadata.json").read_text())["epoch"]
-        print(f"resuming from the backup in {backup_dir}: {epoch} epoch(s) done")
-        _trim_history(live_dir, epoch)
+        first_epoch = json.loads((backup_dir / "training_metadata.json").read_text())["epoch"]
+        print(f"resuming from the backup in {backup_dir}: {first_epoch} epoch(s) done")
+        _trim_history(live_dir, first_epoch)
+    count, batch_size = count_records(tfrecord_dir, TRAIN), params.train.batch_size
+    train_ds = training_dataset(
+        train_files,
+        batch_size,
+        shuffle_buffer=batch_size * params.train.shuffle_batches,
+        seed=params.base.seed,
+        augment=params.augment,
+        count=count,
+        epochs=range(first_epoch, params.train.epochs),
+    )
+    validation_ds = validation_dataset(
+        validation_files, batch_size, count=count_records(tfrecord_dir, VALIDATION)
+    )
     live = _open_live(live_dir, resume)
     history = model.fit(
         train_ds,
         validation_data=validation_ds,
         epochs=params.train.epochs,
+        steps_per_epoch=steps_per_epoch(count, batch_size),
         callbacks=_callbacks(params, backup_dir, live),
         shuffle=False,  # the dataset shuffles, seeded
         verbose=2,

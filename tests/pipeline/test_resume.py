@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import keras
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,6 +18,15 @@ from dvcrepo import check_outputs, env_for, make_repo, sh, stages_run
 pytestmark = pytest.mark.slow
 
 EPOCHS = 40
+PARAMS = tiny_params(train={"epochs": EPOCHS}, preprocess={"image_size": [64, 64]}, model={"filters": 8})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The same pipeline run without interruption, for comparison."""
+    repo = make_repo(tmp_path_factory.mktemp("uninterrupted") / "repo", PARAMS)
+    sh(repo, "dvc", "repro")
+    return repo
 
 
 def _backup_epoch(repo):
@@ -26,9 +37,8 @@ def _backup_epoch(repo):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
-def test_interrupted_training_resumes(tmp_path, sig):
-    params = tiny_params(train={"epochs": EPOCHS}, preprocess={"image_size": [64, 64]}, model={"filters": 8})
-    repo = make_repo(tmp_path / "repo", params)
+def test_interrupted_training_resumes(tmp_path, sig, uninterrupted):
+    repo = make_repo(tmp_path / "repo", PARAMS)
     run = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env_for(repo), start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
@@ -56,3 +66,7 @@ def test_interrupted_training_resumes(tmp_path, sig):
     assert json.loads((repo / "metrics/train/metrics.json").read_text())["step"] == EPOCHS - 1
     assert not (repo / "models" / ".backup").exists()
     check_outputs(repo)
+    # Resuming changes nothing: the same weights and metrics as the uninterrupted run.
+    resumed, whole = (keras.saving.load_model(r / "models" / "model.keras").get_weights() for r in (repo, uninterrupted))
+    assert all(np.array_equal(a, b) for a, b in zip(resumed, whole))
+    assert (repo / "metrics/evaluate.json").read_text() == (uninterrupted / "metrics/evaluate.json").read_text()

@@ -35,18 +35,37 @@ def test_validation_keeps_file_order_and_values(shards):
     assert np.array_equal(masks[..., 0], np.stack([e.mask for e in examples]))
 
 
+def _epochs(files, epochs, augment=SEED_AUGMENT, batch=4):
+    """Each epoch's (images, masks), as fit would draw them (3 batches of 4 per epoch)."""
+    ds = training_dataset(files, batch, shuffle_buffer=10, seed=3, augment=augment, count=10, epochs=epochs)
+    batches = [(x.numpy(), y.numpy()) for x, y in ds]
+    per_epoch = -(-10 // batch)
+    return [
+        tuple(np.concatenate(part) for part in zip(*batches[i : i + per_epoch]))
+        for i in range(0, len(batches), per_epoch)
+    ]
+
+
 def test_training_is_repeatable_and_reshuffles_each_epoch(shards):
     files, _ = shards
-    ds = training_dataset(files, 4, shuffle_buffer=10, seed=3, augment=SEED_AUGMENT)
-    first, second = _collect(ds), _collect(ds)
-    again = _collect(training_dataset(files, 4, shuffle_buffer=10, seed=3, augment=SEED_AUGMENT))
-    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
-    assert not np.array_equal(first[1], second[1])
+    first, second = _epochs(files, range(0, 2))
+    assert not np.array_equal(first[1], second[1])  # another order in epoch 2
+    again = _epochs(files, range(0, 2))
+    assert all(np.array_equal(a, b) for a, b in zip(first + second, again[0] + again[1]))
+
+
+def test_a_resumed_epoch_sees_the_same_batches(shards):
+    files, _ = shards
+    uninterrupted = _epochs(files, range(0, 3))
+    resumed = _epochs(files, range(2, 3))
+    assert np.array_equal(uninterrupted[2][0], resumed[0][0]) and np.array_equal(uninterrupted[2][1], resumed[0][1])
 
 
 def test_seed_augmentation_stays_in_range_and_leaves_masks(shards):
     files, examples = shards
-    images, masks = _collect(training_dataset(files, 5, shuffle_buffer=1, seed=0, augment=SEED_AUGMENT))
+    images, masks = _collect(
+        training_dataset(files, 5, shuffle_buffer=1, seed=0, augment=SEED_AUGMENT, count=10, epochs=range(1))
+    )
     assert images.min() >= 0.0 and images.max() <= 1.0
     assert np.array_equal(masks[..., 0], np.stack([e.mask for e in examples]))
     original = np.stack([e.image for e in examples]) / 255.0
