@@ -38,14 +38,14 @@ def main() -> None:
     start = time.perf_counter()
     run = subprocess.Popen(["dvc", "repro", "-f", "-s", "train"], cwd=ROOT, env=env, start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    epoch_marks = []
-    while backed_up() < args.after:
+    epoch_marks = [(0, start)]  # (epochs backed up, when first seen)
+    while epoch_marks[-1][0] < args.after:
         if run.poll() is not None:
             raise SystemExit("training ended before the interruption")
-        if not epoch_marks or epoch_marks[-1][0] != backed_up():
-            epoch_marks.append((backed_up(), time.perf_counter()))
+        epoch = backed_up()
+        if epoch != epoch_marks[-1][0]:
+            epoch_marks.append((epoch, time.perf_counter()))
         time.sleep(0.02)
-    epoch_marks.append((backed_up(), time.perf_counter()))
     time.sleep(0.6 * (epoch_marks[-1][1] - epoch_marks[-2][1]))  # interrupt well inside the next epoch
     interrupted = time.perf_counter()
     os.killpg(run.pid, signal.SIGINT)

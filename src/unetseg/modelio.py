@@ -1,4 +1,4 @@
-"""Loading saved models as the code they are: checked, then loaded in safe mode.
+"""Model files: saved reproducibly and atomically; loaded as the code they are, checked, in safe mode.
 
 A `.keras` file is a zip whose config.json names the classes and functions to
 build. A Lambda layer carries Python bytecode, and a config entry can name any
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 
+from unetseg.atomic import atomic_output
 from unetseg.errors import DataError
 
 ALLOWED_PACKAGES = ("unetseg>",)  # registered objects of our own
@@ -48,6 +49,28 @@ def check_model_file(path: Path) -> None:
                 f"{path}: refused: {trail} names {module}.{entry.get('class_name')}, outside Keras; "
                 "loading it could run arbitrary code"
             )
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """Save the network alone (no optimizer, loss or metrics), byte-reproducibly, then rename it into place.
+
+    Without a compile config the file holds only built-in layers, so plain
+    `keras.saving.load_model` reads it in safe mode, on any backend, without unetseg.
+    The save date and zip timestamps are dropped, so the same weights give the same
+    file and DVC sees no change where there is none.
+    """
+    inference = keras.Model(model.inputs, model.outputs, name=model.name)
+    with atomic_output(path) as temporary:
+        inference.save(temporary)
+        with zipfile.ZipFile(temporary) as archive:
+            members = [(info, archive.read(info)) for info in archive.infolist()]
+        with zipfile.ZipFile(temporary, "w") as archive:
+            for info, data in members:
+                if info.filename == "metadata.json":
+                    metadata = json.loads(data)
+                    metadata.pop("date_saved", None)
+                    data = json.dumps(metadata).encode()
+                archive.writestr(zipfile.ZipInfo(info.filename), data, compress_type=info.compress_type)
 
 
 def load_model(path: str | Path) -> keras.Model:

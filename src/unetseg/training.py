@@ -26,6 +26,7 @@ from unetseg.dataset import EPOCH_STRIDE, steps_per_epoch, training_dataset, val
 from unetseg.errors import UnetsegError
 from unetseg.losses import get_loss, training_metrics
 from unetseg.model import build_unet
+from unetseg.modelio import save_model
 from unetseg.params import Params
 from unetseg.splitting import TRAIN, VALIDATION
 from unetseg.tfrecords import count_records, read_manifest, shard_files
@@ -57,17 +58,6 @@ def build_model(params: Params) -> keras.Model:
         metrics=training_metrics(),
     )
     return model
-
-
-def save_model(model: keras.Model, path: str | Path) -> None:
-    """Save the network alone (no optimizer, loss or metrics) under a temporary name, then rename.
-
-    Without a compile config the file holds only built-in layers, so plain
-    `keras.saving.load_model` reads it in safe mode, on any backend, without unetseg.
-    """
-    inference = keras.Model(model.inputs, model.outputs, name=model.name)
-    with atomic_output(path) as temporary:
-        inference.save(temporary)
 
 
 def fingerprint(params: Params, tfrecord_dir: str | Path) -> str:

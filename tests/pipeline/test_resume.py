@@ -1,4 +1,4 @@
-"""A training interrupted by Ctrl-C (or killed) continues where it stopped at the next `dvc repro`."""
+"""Interrupted training resumes where it stopped, and deterministic runs repeat bit for bit."""
 
 import json
 import os
@@ -70,3 +70,13 @@ def test_interrupted_training_resumes(tmp_path, sig, uninterrupted):
     resumed, whole = (keras.saving.load_model(r / "models" / "model.keras").get_weights() for r in (repo, uninterrupted))
     assert all(np.array_equal(a, b) for a, b in zip(resumed, whole))
     assert (repo / "metrics/evaluate.json").read_text() == (uninterrupted / "metrics/evaluate.json").read_text()
+
+
+def test_two_pipeline_runs_are_bit_identical(tmp_path, uninterrupted):
+    """base.deterministic: a second run from scratch reproduces every metric and weight."""
+    repo = make_repo(tmp_path / "repo", PARAMS)
+    sh(repo, "dvc", "repro")
+    for metrics in ("metrics/split.json", "metrics/evaluate.json", "metrics/train/metrics.json"):
+        assert (repo / metrics).read_text() == (uninterrupted / metrics).read_text(), metrics
+    first, second = (keras.saving.load_model(r / "models" / "model.keras").get_weights() for r in (repo, uninterrupted))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))

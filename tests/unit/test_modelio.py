@@ -72,3 +72,16 @@ def test_not_a_model_file(tmp_path):
         load_model(path)
     with pytest.raises(DataError, match="missing.keras: model file not found"):
         load_model(tmp_path / "missing.keras")
+
+
+def test_same_weights_give_the_same_file(tmp_path):
+    import time
+
+    from unetseg.modelio import save_model
+
+    model = build_unet((16, 16, 3), filters=2, num_layers=1)
+    save_model(model, tmp_path / "a.keras")
+    time.sleep(1.1)  # a save date or zip timestamp would now differ
+    save_model(model, tmp_path / "b.keras")
+    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
+    assert keras.saving.load_model(tmp_path / "b.keras").count_params() == model.count_params()
