@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 METADATA = ROOT / "models" / ".backup" / "training_metadata.json"
 
 
-def backed_up() -> int:
+def backed_up() -> int | None:
+    """Epochs in the backup; None while the file is missing or being rewritten."""
     try:
         return json.loads(METADATA.read_text())["epoch"]
     except (FileNotFoundError, json.JSONDecodeError):
-        return 0
+        return None
 
 
 def main() -> None:
@@ -43,7 +44,7 @@ def main() -> None:
         if run.poll() is not None:
             raise SystemExit("training ended before the interruption")
         epoch = backed_up()
-        if epoch != epoch_marks[-1][0]:
+        if epoch is not None and epoch > epoch_marks[-1][0]:
             epoch_marks.append((epoch, time.perf_counter()))
         time.sleep(0.02)
     time.sleep(0.6 * (epoch_marks[-1][1] - epoch_marks[-2][1]))  # interrupt well inside the next epoch

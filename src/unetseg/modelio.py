@@ -51,13 +51,23 @@ def check_model_file(path: Path) -> None:
             )
 
 
+def _renumber_shared_objects(config):
+    """Number shared objects 0, 1, … in order of appearance instead of by their id() in memory."""
+    numbers: dict[int, int] = {}
+    for _, entry in _entries(config):
+        if "shared_object_id" in entry:
+            entry["shared_object_id"] = numbers.setdefault(entry["shared_object_id"], len(numbers))
+    return config
+
+
 def save_model(model: keras.Model, path: str | Path) -> None:
     """Save the network alone (no optimizer, loss or metrics), byte-reproducibly, then rename it into place.
 
     Without a compile config the file holds only built-in layers, so plain
     `keras.saving.load_model` reads it in safe mode, on any backend, without unetseg.
-    The save date and zip timestamps are dropped, so the same weights give the same
-    file and DVC sees no change where there is none.
+    The save date, zip timestamps and memory addresses (Keras's shared-object ids)
+    are replaced by fixed values, so the same weights give the same bytes, in any
+    process, and DVC sees no change where there is none.
     """
     inference = keras.Model(model.inputs, model.outputs, name=model.name)
     with atomic_output(path) as temporary:
@@ -70,6 +80,8 @@ def save_model(model: keras.Model, path: str | Path) -> None:
                     metadata = json.loads(data)
                     metadata.pop("date_saved", None)
                     data = json.dumps(metadata).encode()
+                elif info.filename == "config.json":
+                    data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
                 archive.writestr(zipfile.ZipInfo(info.filename), data, compress_type=info.compress_type)
 
 
