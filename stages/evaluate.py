@@ -1,14 +1,15 @@
-"""Score the model on the validation split, with trivial baselines beside it.
+"""Score the model on the validation split, at the model's and the original resolution.
 
-In: params evaluate.*; the model; the TFRecords.
-Out: --metrics JSON (see unetseg.evaluation for what each number is); --per-image CSV.
+In: params inference.*, evaluate.*; the model; the TFRecords; the pairs table and its masks.
+Out: --metrics JSON (see unetseg.metrics and the README for what each number is);
+--per-image CSV; --plots folder of curves (CSV); --gallery PNG of the worst and best images.
 """
 
 import argparse
 import sys
 
 from unetseg.errors import reports_errors
-from unetseg.evaluation import evaluate_model, write_metrics
+from unetseg.evaluation import evaluate_model, write_evaluation
 from unetseg.params import load_params
 
 
@@ -19,12 +20,17 @@ def main(argv=None):
     parser.add_argument("--tfrecords", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--metrics", required=True)
+    parser.add_argument("--pairs", required=True)
     parser.add_argument("--per-image", required=True)
+    parser.add_argument("--plots", required=True)
+    parser.add_argument("--gallery", required=True)
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    metrics, per_image = evaluate_model(args.model, args.tfrecords, params.evaluate.threshold)
-    write_metrics(metrics, per_image, args.metrics, args.per_image)
-    print(f"{args.metrics}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    evaluation = evaluate_model(
+        args.model, args.tfrecords, args.pairs, params.inference, params.evaluate.gallery_size
+    )
+    write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery)
+    print(f"{args.metrics}: " + ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Predict masks for the validation images, at each image's original size, and a montage.
 
-In: params evaluate.threshold, predict.*; the model; the pairs table and its files.
-Out: --out folder of <id>.png masks (0/255); --montage PNG, rows of mask | image | prediction.
+In: params inference.*, predict.*; the model; the pairs table and its files.
+Out: --out folder with masks/<id>.png (0/255) and overlays/<id>.jpg; --montage PNG, rows of
+mask | image | prediction at the model's size.
 """
 
 import argparse
@@ -23,7 +24,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params(args.params)
     count = predict_validation(
-        args.model, args.pairs, args.out, args.montage, params.evaluate.threshold, params.predict.montage_rows
+        args.model, args.pairs, args.out, args.montage, params.inference, params.predict.montage_rows
     )
     print(f"{args.out}: {count} masks; {args.montage}")
 

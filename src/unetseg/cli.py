@@ -8,26 +8,60 @@ import sys
 from unetseg.errors import reports_errors
 
 
-def _preset(args) -> None:
+def _preset(args) -> int:
     from unetseg.presets import apply_preset
 
     changed = apply_preset(args.params, args.name)
     for key, (old, new) in changed.items():
         print(f"{key}: {old!r} -> {new!r}")
     print(f"{args.params}: preset {args.name!r} applied ({len(changed)} value(s) changed)")
+    return 0
+
+
+def _predict(args) -> int:
+    from unetseg.inference import predict_folder
+    from unetseg.params import Inference
+
+    inference = Inference(args.threshold, args.tta_flip, args.largest_component)
+    problems = predict_folder(
+        args.model, args.input_dir, args.output_dir, inference, rle_path=args.rle,
+        keep_going=args.keep_going, overlays=not args.no_overlays,
+    )
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} file(s) could not be predicted", file=sys.stderr)
+        return 1
+    print(f"{args.output_dir}: masks/ (0/255 PNG at each image's size)" + ("" if args.no_overlays else ", overlays/"))
+    return 0
 
 
 @reports_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="unetseg", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    predict = commands.add_parser(
+        "predict", help="masks for every image of a folder, at each image's size",
+        description="Write OUTPUT_DIR/masks/<stem>.png (0/255) and OUTPUT_DIR/overlays/<stem>.jpg "
+        "for every image in INPUT_DIR. An unreadable file stops the run, or with --keep-going is "
+        "skipped and listed; either way the exit status is then 1.",
+    )
+    predict.add_argument("model", help="a .keras file written by the train stage")
+    predict.add_argument("input_dir")
+    predict.add_argument("output_dir")
+    predict.add_argument("--threshold", type=float, default=0.5, help="foreground above this probability")
+    predict.add_argument("--tta-flip", action="store_true", help="average with the mirror image's prediction")
+    predict.add_argument("--largest-component", action="store_true", help="keep only the largest region")
+    predict.add_argument("--rle", metavar="CSV", help="also write a Kaggle Carvana submission (img,rle_mask)")
+    predict.add_argument("--keep-going", action="store_true", help="skip unreadable files, list them at the end")
+    predict.add_argument("--no-overlays", action="store_true")
+    predict.set_defaults(run=_predict)
     preset = commands.add_parser("preset", help="set a named group of params in params.yaml")
     preset.add_argument("name", help="preset name, e.g. 'seed' for the seed post's exact settings")
     preset.add_argument("--params", default="params.yaml")
     preset.set_defaults(run=_preset)
     args = parser.parse_args(argv)
-    args.run(args)
-    return 0
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,46 @@
-"""Scoring a saved model on the validation shards, beside trivial baselines."""
+"""Scoring a saved model on the validation split, at the model's and at the original resolution."""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from unetseg import baselines
 from unetseg.atomic import atomic_output
 from unetseg.dataset import records_dataset
-from unetseg.metrics import confusion_counts, per_image_table, summarize
+from unetseg.imaging import read_mask
+from unetseg.inference import binarize, mask_at, probabilities
+from unetseg.metrics import (
+    confusion_counts,
+    distribution,
+    merge_counts,
+    per_image_dice,
+    per_image_table,
+    precision_recall_curve,
+    summarize,
+    threshold_curve,
+)
 from unetseg.modelio import load_model
-from unetseg.splitting import TRAIN, VALIDATION
+from unetseg.params import Inference
+from unetseg.plots import gallery
+from unetseg.splitting import TRAIN, VALIDATION, read_pairs
 from unetseg.tfrecords import shard_files
 
 BATCH = 16
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    per_image: pd.DataFrame
+    curves: dict[str, pd.DataFrame]
+    gallery: object  # PIL image
 
 
 def _arrays(files):
@@ -29,28 +53,57 @@ def _arrays(files):
     return np.concatenate(images), np.concatenate(masks), ids
 
 
-def evaluate_model(model_path, tfrecord_dir, threshold: float):
-    """Metrics (metrics.py's definitions, at the model's resolution) and a per-image table."""
+def evaluate_model(model_path, tfrecord_dir, pairs_path, inference: Inference, gallery_size: int) -> Evaluation:
+    """Metrics (unetseg.metrics's definitions), per-image table, curves and gallery of the validation split."""
     model = load_model(model_path)
     images, masks, ids = _arrays(shard_files(tfrecord_dir, VALIDATION))
-    probabilities = np.concatenate(
-        [np.asarray(model.predict_on_batch(images[i : i + BATCH]))[..., 0] for i in range(0, len(images), BATCH)]
+    p = np.concatenate(
+        [probabilities(model, images[i : i + BATCH], inference.tta_flip) for i in range(0, len(images), BATCH)]
     )
-    counts = confusion_counts(masks, probabilities > threshold)
+    predicted = np.stack([binarize(pi, inference) for pi in p])
+    counts = confusion_counts(masks, predicted)
     metrics = summarize(counts)
+    metrics.update(distribution(per_image_dice(counts), "dice"))
+
+    # At each image's original size, against the original mask file (as Kaggle scored Carvana).
+    mask_files = read_pairs(pairs_path).set_index("id")["mask"]
+    original = []
+    for id_, pi in zip(ids, p):
+        truth = read_mask(mask_files[id_])
+        original.append(confusion_counts(truth[None], mask_at(pi, truth.shape, inference)[None]))
+    original = merge_counts(original)
+    metrics.update({f"original_{k}": v for k, v in summarize(original).items()})
+
     train_images, train_masks, _ = _arrays(shard_files(tfrecord_dir, TRAIN))
     metrics["baseline_empty_dice"] = baselines.empty_dice(masks)
     metrics["baseline_brightness_dice"] = baselines.brightness_dice(train_images, train_masks, images, masks)
     metrics["images"] = len(ids)
-    return metrics, per_image_table(ids, counts)
+
+    per_image = per_image_table(ids, counts)
+    per_image["original_dice"] = per_image_dice(original)
+    order = np.argsort(per_image["dice"].to_numpy(), kind="stable")
+    shown = list(order[:gallery_size]) + [i for i in order[::-1][:gallery_size] if i not in order[:gallery_size]]
+    curves = {
+        "dice_vs_threshold": threshold_curve(p, masks, THRESHOLDS),
+        "precision_recall": precision_recall_curve(p, masks),
+        "dice_sorted": pd.DataFrame({"rank": np.arange(len(order)), "dice": per_image["dice"].to_numpy()[order]}),
+    }
+    panels = [(ids[i], images[i], masks[i], predicted[i].astype(bool), per_image["dice"][i]) for i in shown]
+    return Evaluation(metrics, per_image, curves, gallery(panels))
 
 
-def write_metrics(metrics: dict, per_image, metrics_path, per_image_path) -> None:
-    """Write the metrics JSON (finite numbers only) and the per-image CSV, each atomically."""
-    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+def write_evaluation(evaluation: Evaluation, metrics_path, per_image_path, plots_dir, gallery_path) -> None:
+    """Write the metrics JSON (finite numbers only), the per-image CSV, the curves and the gallery, atomically."""
+    bad = [k for k, v in evaluation.metrics.items() if not math.isfinite(v)]
     if bad:
         raise ValueError(f"non-finite metric(s): {', '.join(bad)}")
     with atomic_output(metrics_path) as out:
-        out.write_text(json.dumps(metrics, indent=2) + "\n")
+        out.write_text(json.dumps(evaluation.metrics, indent=2) + "\n")
     with atomic_output(per_image_path) as out:
-        per_image.to_csv(out, index=False, float_format="%.6f")
+        evaluation.per_image.to_csv(out, index=False, float_format="%.6f")
+    with atomic_output(plots_dir) as out:
+        out.mkdir()
+        for name, table in evaluation.curves.items():
+            table.to_csv(Path(out) / f"{name}.csv", index=False, float_format="%.6f")
+    with atomic_output(gallery_path) as out:
+        evaluation.gallery.save(out, format="PNG")

@@ -53,6 +53,46 @@ def summarize(c) -> dict[str, float]:
     }
 
 
+def merge_counts(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-image counts of images of different sizes, side by side."""
+    return {k: np.concatenate([part[k] for part in parts]) for k in ("tp", "fp", "fn", "tn")}
+
+
+def distribution(values: np.ndarray, name: str) -> dict[str, float]:
+    """The spread of a per-image metric: min, 10th percentile, median."""
+    return {
+        f"{name}_min": float(values.min()),
+        f"{name}_p10": float(np.percentile(values, 10)),
+        f"{name}_median": float(np.median(values)),
+    }
+
+
+def threshold_curve(probabilities: np.ndarray, truth: np.ndarray, thresholds) -> pd.DataFrame:
+    """Mean per-image dice and IoU of `probabilities > t` for each threshold t."""
+    rows = []
+    for t in thresholds:
+        c = confusion_counts(truth, probabilities > t)
+        rows.append({"threshold": round(float(t), 4), "dice": per_image_dice(c).mean(), "iou": per_image_iou(c).mean()})
+    return pd.DataFrame(rows)
+
+
+def precision_recall_curve(probabilities: np.ndarray, truth: np.ndarray, bins: int = 100) -> pd.DataFrame:
+    """Pixel precision and recall over all images for thresholds k/bins (from histograms, in one pass)."""
+    index = np.minimum((probabilities.ravel() * bins).astype(int), bins - 1)
+    positive = truth.ravel().astype(bool)
+    fg = np.bincount(index[positive], minlength=bins)[::-1].cumsum()[::-1]  # pixels with p >= k/bins
+    bg = np.bincount(index[~positive], minlength=bins)[::-1].cumsum()[::-1]
+    thresholds = np.arange(1, bins) / bins
+    tp, fp = fg[1:], bg[1:]
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "precision": _ratio(tp, tp + fp),
+            "recall": _ratio(tp, np.full_like(tp, positive.sum())),
+        }
+    )
+
+
 def per_image_table(ids, c) -> pd.DataFrame:
     pixels = c["tp"] + c["fp"] + c["fn"] + c["tn"]
     return pd.DataFrame(

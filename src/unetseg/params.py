@@ -128,8 +128,17 @@ class Train:
 
 
 @dataclass(frozen=True)
-class Evaluate:
+class Inference:
+    """How probabilities become masks, in evaluate and predict alike."""
+
     threshold: float = _range(gt=0, lt=1)
+    tta_flip: bool  # average with the mirror image's prediction
+    largest_component: bool  # keep only the largest connected region
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    gallery_size: int = _range(ge=1)  # worst and best validation images shown
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,7 @@ class Params:
     augment: Augment
     model: Model
     train: Train
+    inference: Inference
     evaluate: Evaluate
     predict: Predict
 

@@ -31,7 +31,7 @@ SEED = {
         "early_stopping_patience": 0,
         "reduce_lr_patience": 0,
     },
-    "evaluate": {"threshold": 0.5},
+    "inference": {"threshold": 0.5, "tta_flip": False, "largest_component": False},
 }
 
 PRESETS = {"seed": SEED}

@@ -62,7 +62,8 @@ def serialize(example: Example) -> bytes:
         "image/original_height": _int(example.original_size[0]),
         "image/original_width": _int(example.original_size[1]),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic: map fields in a fixed order, so the same data give the same shard bytes
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def shard_name(split: str, index: int, num_shards: int) -> str:

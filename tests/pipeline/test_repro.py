@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -18,9 +20,25 @@ def test_repro_reruns_only_what_a_change_touches(tmp_path):
     assert yaml.safe_load((repo / "dvc.yaml").read_text()) == yaml.safe_load((ROOT / "dvc.yaml").read_text())
 
     assert stages_run(sh(repo, "dvc", "repro")) == []
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "first run")
 
     set_param(repo, "train", "epochs", 2)
     assert stages_run(sh(repo, "dvc", "repro")) == ["train", "evaluate", "predict"]
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "two epochs")
+
+    # Compare the two commits: metrics, params and plots.
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--all", "--json"))
+    dice = diff["metrics/evaluate.json"]["dice"]
+    assert dice["new"] - dice["old"] == pytest.approx(dice["diff"])
+    assert diff["metrics/train/metrics.json"]["step"] == {"old": 0, "new": 1, "diff": 1}
+    params = json.loads(sh(repo, "dvc", "params", "diff", "HEAD~1", "HEAD", "--json"))
+    assert params["params.yaml"]["train.epochs"] == {"old": 1, "new": 2, "diff": 1}
+    sh(repo, "dvc", "plots", "diff", "HEAD~1", "HEAD", "-o", "plots-diff")
+    page = (repo / "plots-diff" / "index.html").read_text()
+    for title in ("Validation dice by threshold", "Precision-recall", "Training dice", "gallery.png"):
+        assert title in page, title
 
     set_param(repo, "preprocess", "image_size", [16, 16])
     assert stages_run(sh(repo, "dvc", "repro")) == ["preprocess", "train", "evaluate", "predict"]

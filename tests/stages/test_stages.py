@@ -33,7 +33,9 @@ def run(tmp_path_factory):
     assert train.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
                            "--live", str(work / "live"), "--backup", str(work / "backup")]) == 0
     assert evaluate.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
-                              "--metrics", str(work / "evaluate.json"), "--per-image", str(work / "per_image.csv")]) == 0
+                              "--pairs", str(work / "pairs.csv"), "--metrics", str(work / "evaluate.json"),
+                              "--per-image", str(work / "per_image.csv"), "--plots", str(work / "plots"),
+                              "--gallery", str(work / "gallery.png")]) == 0
     assert predict.main(p + ["--pairs", str(work / "pairs.csv"), "--model", str(work / "model.keras"),
                              "--out", str(work / "predictions"), "--montage", str(work / "montage.png")]) == 0
     return work
@@ -77,19 +79,58 @@ def test_model_loads_with_plain_keras_in_safe_mode(run):
 
 def test_evaluate_metrics(run):
     metrics = json.loads((run / "evaluate.json").read_text())
-    for key in ("dice", "iou", "dice_global", "accuracy", "precision", "recall",
-                "baseline_empty_dice", "baseline_brightness_dice"):
+    for key in ("dice", "iou", "dice_global", "accuracy", "precision", "recall", "dice_min", "dice_p10",
+                "dice_median", "original_dice", "original_iou", "original_dice_global", "original_accuracy",
+                "original_precision", "original_recall", "baseline_empty_dice", "baseline_brightness_dice"):
         assert 0.0 <= metrics[key] <= 1.0, key
     per_image = pd.read_csv(run / "per_image.csv")
+    assert list(per_image.columns) == ["id", "dice", "iou", "true_fraction", "predicted_fraction", "original_dice"]
     assert len(per_image) == metrics["images"]
     assert metrics["dice"] == pytest.approx(per_image.dice.mean(), abs=1e-5)
+    assert metrics["original_dice"] == pytest.approx(per_image.original_dice.mean(), abs=1e-5)
+
+
+def test_evaluate_original_resolution_matches_scikit_learn(run):
+    """original_* metrics against the mask files and the predictions resized to their size."""
+    import keras
+    from sklearn.metrics import f1_score
+
+    from unetseg.imaging import read_image, read_mask, resize_image
+    from unetseg.inference import mask_at
+    from unetseg.params import Inference
+
+    model = keras.saving.load_model(run / "model.keras")
+    pairs = pd.read_csv(run / "pairs.csv")
+    scores = []
+    for row in pairs[pairs.split == "validation"].itertuples():
+        image = resize_image(read_image(row.image), (32, 32)).astype("float32")[None] / 255.0
+        p = model.predict_on_batch(image)[0, ..., 0]
+        truth = read_mask(row.mask)
+        predicted = mask_at(p, truth.shape, Inference(0.5, False, False))
+        scores.append(f1_score(truth.ravel(), predicted.ravel(), zero_division=1.0))
+    metrics = json.loads((run / "evaluate.json").read_text())
+    assert metrics["original_dice"] == pytest.approx(np.mean(scores), abs=1e-5)
+
+
+def test_evaluate_curves_and_gallery(run):
+    curve = pd.read_csv(run / "plots" / "dice_vs_threshold.csv")
+    assert curve.threshold.tolist()[0] == 0.05 and len(curve) == 19
+    metrics = json.loads((run / "evaluate.json").read_text())
+    assert curve.set_index("threshold").loc[0.5, "dice"] == pytest.approx(metrics["dice"], abs=1e-5)
+    pr = pd.read_csv(run / "plots" / "precision_recall.csv")
+    assert pr.recall.is_monotonic_decreasing and len(pr) == 99
+    ranked = pd.read_csv(run / "plots" / "dice_sorted.csv")
+    assert ranked.dice.is_monotonic_increasing and len(ranked) == metrics["images"]
+    with Image.open(run / "gallery.png") as gallery:
+        assert gallery.size[0] == 2 * 32 + 4
 
 
 def test_predicted_masks_at_original_size(run):
     pairs = pd.read_csv(run / "pairs.csv")
     validation = pairs[pairs.split == "validation"]
-    files = sorted((run / "predictions").iterdir())
+    files = sorted((run / "predictions" / "masks").iterdir())
     assert [f.stem for f in files] == sorted(validation.id)
+    assert sorted(f.stem for f in (run / "predictions" / "overlays").iterdir()) == sorted(validation.id)
     mask = np.asarray(Image.open(files[0]))
     assert mask.shape == (48, 64) and set(np.unique(mask)) <= {0, 255}
     with Image.open(run / "montage.png") as montage:

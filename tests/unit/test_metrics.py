@@ -3,7 +3,16 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, jaccard_score, precision_score, recall_score
 
 from unetseg import baselines
-from unetseg.metrics import confusion_counts, per_image_dice, per_image_table, summarize
+from unetseg.metrics import (
+    confusion_counts,
+    distribution,
+    merge_counts,
+    per_image_dice,
+    per_image_table,
+    precision_recall_curve,
+    summarize,
+    threshold_curve,
+)
 
 
 @pytest.fixture
@@ -52,3 +61,33 @@ def test_brightness_baseline_finds_a_dark_object_and_fails_on_mixed(rng):
     mixed = dark_object.copy()
     mixed[2:] = 1 - mixed[2:]  # half the objects bright on dark
     assert baselines.brightness_dice(mixed, masks, mixed, masks) < 0.8
+
+
+def test_distribution_and_merged_counts(masks):
+    truth, predicted = masks
+    parts = [confusion_counts(t[None], p[None]) for t, p in zip(truth, predicted)]
+    merged = merge_counts(parts)
+    whole = confusion_counts(truth, predicted)
+    assert all(np.array_equal(merged[k], whole[k]) for k in whole)
+    dice = per_image_dice(whole)
+    spread = distribution(dice, "dice")
+    assert spread["dice_min"] == dice.min() and spread["dice_median"] == pytest.approx(np.median(dice))
+
+
+def test_threshold_curve_matches_scikit_learn(rng, masks):
+    truth, _ = masks
+    probabilities = np.clip(truth * 0.6 + rng.random(truth.shape) * 0.5, 0, 1)
+    curve = threshold_curve(probabilities, truth, [0.3, 0.5, 0.7])
+    for _, row in curve.iterrows():
+        expected = np.mean([f1_score(t.ravel(), (p > row.threshold).ravel()) for t, p in zip(truth, probabilities)])
+        assert row.dice == pytest.approx(expected)
+
+
+def test_precision_recall_curve_matches_scikit_learn(rng, masks):
+    truth, _ = masks
+    probabilities = np.clip(truth * 0.4 + rng.random(truth.shape) * 0.6, 0, 0.999)
+    curve = precision_recall_curve(probabilities, truth, bins=10).set_index("threshold")
+    for threshold in (0.3, 0.5, 0.8):
+        predicted = probabilities >= threshold
+        assert curve.loc[threshold, "precision"] == pytest.approx(precision_score(truth.ravel(), predicted.ravel()))
+        assert curve.loc[threshold, "recall"] == pytest.approx(recall_score(truth.ravel(), predicted.ravel()))

@@ -32,8 +32,8 @@ def test_missing_key_is_named(tmp_path):
 
 def test_missing_section_is_named(tmp_path):
     data = real_params()
-    del data["evaluate"]
-    assert "missing evaluate" in _error(tmp_path, data)
+    del data["inference"]
+    assert "missing inference" in _error(tmp_path, data)
 
 
 def test_exponent_without_dot_is_explained(tmp_path):
@@ -89,7 +89,8 @@ def test_seed_preset_resolves_to_the_seed_values(tmp_path):
     assert params.augment.saturation_range == (0.5, 0.7)
     assert params.augment.flip_horizontal is False
     assert params.split.val_fraction == 0.2 and params.split.group_pattern == ""
-    assert params.evaluate.threshold == 0.5
+    assert params.inference.threshold == 0.5
+    assert params.inference.tta_flip is False and params.inference.largest_component is False
     assert params.train.keep == "last" and params.train.early_stopping_patience == 0
     assert params.train.reduce_lr_patience == 0
 
