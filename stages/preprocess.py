@@ -1,6 +1,6 @@
 """Decode, resize to the model size and write sharded TFRecords per split.
 
-In: params preprocess.*; the pairs table and the files it names.
+In: params preprocess.*, data.* (the file rules); the pairs table and the files it names.
 Out: --out folder of <split>-NNNNN-of-NNNNN.tfrecord shards and manifest.json.
 """
 
@@ -24,7 +24,7 @@ def main(argv=None):
     params = load_params(args.params)
     pairs = read_pairs(args.pairs)
     with atomic_output(args.out) as out:
-        counts = write_tfrecords(pairs, out, params.preprocess.image_size, params.preprocess.num_shards)
+        counts = write_tfrecords(pairs, out, params.preprocess.image_size, params.preprocess.num_shards, params.data)
     print(f"{args.out}: {counts}")
 
 

@@ -1,7 +1,10 @@
-"""Pair images with masks and split them into train and validation by group.
+"""Pair images with masks, check every file, and split train/validation by group.
 
 In: params base.seed, data.*, split.*; the images and masks folders.
-Out: --out pairs table (CSV: id, image, mask, group, split); --summary counts (JSON).
+Out: --out pairs table (CSV: id, image, mask, group, split); --summary counts per side
+(JSON); --data-summary formats, modes, sizes, foreground fractions, non-binary pixels (JSON).
+Any problem (unpaired file, unreadable or unusable file) stops the stage with all of
+them listed, and nothing is written.
 """
 
 import argparse
@@ -9,8 +12,8 @@ import json
 import sys
 
 from unetseg.atomic import atomic_output
+from unetseg.checking import check_data, raise_problems
 from unetseg.errors import reports_errors
-from unetseg.pairing import pair_images_with_masks
 from unetseg.params import load_params
 from unetseg.splitting import split_pairs, split_summary
 
@@ -21,15 +24,21 @@ def main(argv=None):
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", required=True)
     parser.add_argument("--summary", required=True)
+    parser.add_argument("--data-summary", required=True)
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    pairs = pair_images_with_masks(params.data.images_dir, params.data.masks_dir, params.data.mask_pattern)
+    pairs, data_summary, problems = check_data(
+        params.data.images_dir, params.data.masks_dir, params.data, params.base.workers
+    )
+    raise_problems(problems)
     table = split_pairs(pairs, params.split.val_fraction, params.base.seed, params.split.group_pattern)
     summary = split_summary(table)
     with atomic_output(args.out) as out:
         table.to_csv(out, index=False)
     with atomic_output(args.summary) as out:
         out.write_text(json.dumps(summary, indent=2) + "\n")
+    with atomic_output(args.data_summary) as out:
+        out.write_text(json.dumps(data_summary, indent=2) + "\n")
     print(f"{args.out}: {json.dumps(summary)}")
 
 

@@ -77,11 +77,12 @@ def rng():
 def tiny_tfrecords(tmp_path_factory, sample_dir) -> Path:
     """TFRecords of the tiny sample at 32x32, split by object."""
     from unetseg.pairing import pair_images_with_masks
+    from unetseg.params import params_from_dict
     from unetseg.preprocessing import write_tfrecords
     from unetseg.splitting import split_pairs
 
     pairs = pair_images_with_masks(sample_dir / "train", sample_dir / "train_masks", "{stem}_mask.gif")
     table = split_pairs(pairs, 0.25, seed=0, group_pattern=r"^([^_]+)_")
     out = tmp_path_factory.mktemp("tfrecords") / "tfrecords"
-    write_tfrecords(table, out, (32, 32), num_shards=2)
+    write_tfrecords(table, out, (32, 32), num_shards=2, data=params_from_dict(tiny_params()).data)
     return out

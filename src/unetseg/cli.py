@@ -18,6 +18,29 @@ def _preset(args) -> int:
     return 0
 
 
+def _check_data(args) -> int:
+    import json
+
+    from unetseg.atomic import atomic_output
+    from unetseg.checking import check_data
+    from unetseg.params import Data
+
+    data = Data(str(args.images_dir), str(args.masks_dir), args.mask_pattern, args.id_pattern,
+                args.max_pixels, args.max_nonbinary_fraction, args.resize_masks)
+    _, summary, problems = check_data(args.images_dir, args.masks_dir, data, args.workers)
+    text = json.dumps(summary, indent=2)
+    if args.summary:
+        with atomic_output(args.summary) as out:
+            out.write_text(text + "\n")
+    print(text)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print("error: the dataset has problems (above)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _predict(args) -> int:
     from unetseg.inference import predict_folder
     from unetseg.params import Inference
@@ -40,6 +63,22 @@ def _predict(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="unetseg", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser(
+        "check-data", help="decode every image and mask as the pipeline will; list every problem",
+        description="Pair and decode every file by the pipeline's rules (see the README) and print a "
+        "summary (formats, modes, sizes, foreground fractions, non-binary pixels). Every problem is "
+        "listed; the exit status is 1 if there is any.",
+    )
+    check.add_argument("images_dir")
+    check.add_argument("masks_dir")
+    check.add_argument("--mask-pattern", default="{stem}_mask.gif", help="mask name for image <stem>.<ext>")
+    check.add_argument("--id-pattern", default="", help="regex whose first group is {id} in the mask pattern")
+    check.add_argument("--max-pixels", type=int, default=100_000_000)
+    check.add_argument("--max-nonbinary-fraction", type=float, default=0.05)
+    check.add_argument("--resize-masks", action="store_true", help="resize masks of another size (nearest)")
+    check.add_argument("--workers", type=int, default=0, help="decoding processes; 0: one per core")
+    check.add_argument("--summary", metavar="JSON", help="also write the summary to this file")
+    check.set_defaults(run=_check_data)
     predict = commands.add_parser(
         "predict", help="masks for every image of a folder, at each image's size",
         description="Write OUTPUT_DIR/masks/<stem>.png (0/255) and OUTPUT_DIR/overlays/<stem>.jpg "

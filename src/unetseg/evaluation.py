@@ -69,7 +69,7 @@ def evaluate_model(model_path, tfrecord_dir, pairs_path, inference: Inference, g
     mask_files = read_pairs(pairs_path).set_index("id")["mask"]
     original = []
     for id_, pi in zip(ids, p):
-        truth = read_mask(mask_files[id_])
+        truth = read_mask(mask_files[id_]).mask
         original.append(confusion_counts(truth[None], mask_at(pi, truth.shape, inference)[None]))
     original = merge_counts(original)
     metrics.update({f"original_{k}": v for k, v in summarize(original).items()})

@@ -1,16 +1,34 @@
 """Decoding images and masks into arrays by stated rules, and resizing them.
 
-Images become RGB uint8: greyscale is repeated, palette/CMYK/alpha images are
-converted by Pillow (alpha dropped), 16-bit images are scaled to 8 bits (not
-clipped). Masks become {0,1} uint8: a palette image by palette index (index 0 is
-background, any other index foreground, whatever the colours), a 1-bit image as is,
-any other image by its grey level: values already in {0,1} as they are, otherwise
-foreground above half the range (128 of 255). The EXIF orientation of either is
-applied, so image and mask turn together.
+Every file is decoded by Pillow, fully, so a truncated or corrupt file is an error
+that names it (never TensorFlow's lenient decoders). Before decoding, the size in
+the file's header is checked against a pixel limit, so a small file that declares
+a huge image (a decompression bomb) allocates nothing.
+
+Images become RGB uint8: greyscale is repeated over three channels; palette, CMYK,
+YCbCr and alpha images are converted by Pillow (alpha dropped); 16-bit images are
+scaled to 8 bits (value * 255 / 65535, not clipped).
+
+Masks become {0,1} uint8:
+- palette (GIF/PNG): by palette index, whatever the colours: index 0 background,
+  the other index foreground; more than two indices in use is an error (more than
+  two classes). On Carvana's GIFs this equals thresholding `tf.io.decode_gif`'s RGB
+  frames.
+- 1-bit: as it is.
+- greyscale (8 or 16 bit), or RGB whose channels agree (black/white): with at most
+  two grey levels, the lower is background and the higher foreground ({0,1},
+  {0,255}, {0,128} alike); with more, if all levels are small integers (< 32) the
+  file is a label map with more than two classes: an error; otherwise (JPEG noise,
+  antialiased edges) foreground is above half the full scale, and the pixels not
+  exactly 0 or full scale are counted as non-binary.
+- RGB with more than two colours: an error.
+
+The EXIF orientation tag is applied to images and masks alike, so they turn together.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,54 +37,136 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from unetseg.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff"}
+DEFAULT_MAX_PIXELS = 100_000_000
+LABEL_MAP_LEVELS = 32  # grey levels all below this, more than two of them: a label map
+GREY_TOLERANCE = 24  # RGB channels this close count as grey (JPEG chroma noise)
+COLOUR_FRACTION = 0.01  # more pixels than this with channels apart: a colour mask
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
 
 
-def _open(path: Path, what: str) -> Image.Image:
+@dataclass(frozen=True)
+class Decoded:
+    """What reading a file found, besides the array: for the data summary."""
+
+    format: str
+    mode: str
+    size: tuple[int, int]  # height, width after the EXIF rotation
+
+
+def _open(path: Path, what: str, max_pixels: int) -> tuple[Image.Image, Decoded]:
+    """Open, check the declared size, decode fully, apply EXIF orientation."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own limit, below, names the file
     try:
         image = Image.open(path)
-        image.load()
-        return ImageOps.exif_transpose(image)
     except FileNotFoundError:
         raise DataError(f"{path}: {what} file not found") from None
     except _DECODE_ERRORS as error:
         raise DataError(f"{path}: cannot decode {what}: {error}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise DataError(
+            f"{path}: {what} declares {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,} (data.max_pixels): not decoded"
+        )
+    try:
+        with image:
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+    except _DECODE_ERRORS as error:
+        raise DataError(f"{path}: cannot decode {what}: {error}") from None
+    info = Decoded(image.format or "unknown", image.mode, (oriented.height, oriented.width))
+    return oriented, info
 
 
-def _grey_levels(image: Image.Image) -> tuple[np.ndarray, int]:
-    """(array, full-scale value) of a non-palette image, 16-bit kept at 16 bits."""
-    if image.mode.startswith("I;16") or image.mode == "I":
-        array = np.asarray(image, dtype=np.int64)
-        return array, 65535 if array.max(initial=0) > 255 or image.mode.startswith("I;16") else 255
-    if image.mode == "F":
-        return np.asarray(image, dtype=np.float64), 1
-    return np.asarray(image.convert("L"), dtype=np.int64), 255
+def _sixteen_bit(image: Image.Image) -> bool:
+    return image.mode.startswith("I;16") or image.mode == "I"
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as an RGB uint8 array of shape (height, width, 3)."""
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, with_info: bool = False):
+    """An image file as an RGB uint8 array (height, width, 3); with `with_info`, also what was read."""
     path = Path(path)
-    image = _open(path, "image")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        levels, full = _grey_levels(image)
-        grey = np.clip(np.round(levels.astype(np.float64) * 255.0 / full), 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=2)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    image, info = _open(path, "image", max_pixels)
+    if _sixteen_bit(image):
+        levels = np.asarray(image, dtype=np.float64)
+        grey = np.clip(np.round(levels * 255.0 / 65535.0), 0, 255).astype(np.uint8)
+        array = np.repeat(grey[..., None], 3, axis=2)
+    elif image.mode == "F":
+        raise DataError(f"{path}: floating-point images are not supported; save as 8 or 16 bit")
+    else:
+        array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return (array, info) if with_info else array
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """A mask file as a {0,1} uint8 array of shape (height, width)."""
+@dataclass(frozen=True)
+class MaskReading:
+    mask: np.ndarray  # {0,1} uint8 (height, width)
+    nonbinary: int  # pixels that were not exactly background or foreground
+    info: Decoded
+
+
+def _two_levels(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """With at most two levels: the higher one is foreground (a single level: foreground if nonzero)."""
+    return (values == levels.max()).astype(np.uint8) if levels.max() > 0 else np.zeros(values.shape, np.uint8)
+
+
+def _grey_mask(path: Path, grey: np.ndarray, full: int) -> tuple[np.ndarray, int]:
+    levels = np.unique(grey)
+    if levels.size <= 2:
+        return _two_levels(grey, levels), 0
+    if levels.max() < LABEL_MAP_LEVELS:
+        raise DataError(
+            f"{path}: mask has {levels.size} classes (values {', '.join(map(str, levels[:8]))}"
+            f"{'…' if levels.size > 8 else ''}) but the model is binary"
+        )
+    nonbinary = int(np.count_nonzero((grey != 0) & (grey != full)))
+    return (grey > full / 2).astype(np.uint8), nonbinary
+
+
+def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbinary_fraction: float = 1.0) -> MaskReading:
+    """A mask file as {0,1} by the rules of the module docstring.
+
+    A mask whose non-binary pixels exceed `max_nonbinary_fraction` of its pixels is
+    an error: it is probably not a mask, or not a binary one.
+    """
     path = Path(path)
-    image = _open(path, "mask")
+    image, info = _open(path, "mask", max_pixels)
+    nonbinary = 0
     if image.mode in ("P", "PA"):
-        return (np.asarray(image.convert("P") if image.mode == "PA" else image) != 0).astype(np.uint8)
-    if image.mode == "1":
-        return np.asarray(image, dtype=np.uint8)
-    levels, full = _grey_levels(image)
-    if levels.max(initial=0) <= 1:
-        return (levels > 0).astype(np.uint8)
-    return (levels > full / 2).astype(np.uint8)
+        indices = np.asarray(image.convert("P") if image.mode == "PA" else image)
+        used = np.unique(indices)
+        if used.size > 2:
+            raise DataError(
+                f"{path}: palette mask uses {used.size} indices ({', '.join(map(str, used[:8]))}) "
+                "but the model is binary"
+            )
+        mask = (indices != 0).astype(np.uint8) if 0 in used else _two_levels(indices, used)
+    elif image.mode == "1":
+        mask = np.asarray(image, dtype=np.uint8)
+    elif _sixteen_bit(image):
+        mask, nonbinary = _grey_mask(path, np.asarray(image, dtype=np.int64), 65535)
+    elif image.mode in ("L", "LA"):
+        mask, nonbinary = _grey_mask(path, np.asarray(image.convert("L"), dtype=np.int64), 255)
+    else:
+        rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
+        spread = rgb.max(axis=2) - rgb.min(axis=2)
+        colours = np.unique(rgb.reshape(-1, 3), axis=0)
+        if len(colours) == 2:  # two colours of any hue: the brighter is foreground
+            luma = rgb @ np.array([299, 587, 114])
+            mask = _two_levels(luma, np.unique(luma))
+        elif np.count_nonzero(spread > GREY_TOLERANCE) > COLOUR_FRACTION * spread.size:
+            raise DataError(f"{path}: colour mask with {len(colours)} colours; expected black and white")
+        else:
+            mask, nonbinary = _grey_mask(path, rgb.mean(axis=2).round().astype(np.int64), 255)
+    if nonbinary > max_nonbinary_fraction * mask.size:
+        raise DataError(
+            f"{path}: {nonbinary / mask.size:.1%} of the mask's pixels are neither background nor "
+            f"foreground, over the limit of {max_nonbinary_fraction:.1%} (data.max_nonbinary_fraction)"
+        )
+    return MaskReading(mask, nonbinary, info)
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -82,10 +182,15 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (resize_probabilities(mask.astype(np.float32), size) >= 0.5).astype(np.uint8)
 
 
+def resize_mask_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize, for masks made at another size than their image."""
+    height, width = size
+    return np.asarray(Image.fromarray(mask).resize((width, height), Image.NEAREST))
+
+
 def resize_probabilities(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a float (height, width) map, e.g. probabilities back to full size."""
     height, width = size
     if values.shape[:2] == (height, width):
         return values.astype(np.float32)
-    resized = Image.fromarray(values.astype(np.float32)).resize((width, height), Image.BILINEAR)
-    return np.asarray(resized)
+    return np.asarray(Image.fromarray(values.astype(np.float32)).resize((width, height), Image.BILINEAR))

@@ -133,7 +133,7 @@ def predict_validation(model_path, pairs_path, out_dir, montage_path, inference:
                 raise prediction.error
             write_prediction(prediction, out, overlays=True)
             if index < montage_rows:
-                truth = resize_mask(read_mask(rows["mask"][index]), size)
+                truth = resize_mask(read_mask(rows["mask"][index]).mask, size)
                 panels.append((truth, prediction.small, binarize(prediction.probabilities, inference)))
     with atomic_output(montage_path) as out:
         montage(panels).save(out, format="PNG")

@@ -31,6 +31,7 @@ def _range(**bounds):
 class Base:
     seed: int = _range(ge=0)
     deterministic: bool  # bit-identical reruns on CPU (TensorFlow op determinism)
+    workers: int = _range(ge=0)  # processes that decode files; 0: one per CPU core
 
 
 @dataclass(frozen=True)
@@ -49,20 +50,27 @@ class Generate:
 
 @dataclass(frozen=True)
 class Data:
+    """Where the data is, how files pair, and what counts as a usable file (unetseg.imaging)."""
+
     images_dir: str
     masks_dir: str
     mask_pattern: str
+    id_pattern: str
+    max_pixels: int = _range(ge=1)
+    max_nonbinary_fraction: float = _range(ge=0, le=1)
+    resize_masks: bool
 
     def __post_init__(self):
-        if "{stem}" not in self.mask_pattern:
-            raise ParamsError(f"mask_pattern: must contain '{{stem}}', got {self.mask_pattern!r}")
+        if "{stem}" not in self.mask_pattern and "{id}" not in self.mask_pattern:
+            raise ParamsError(f"mask_pattern: must contain '{{stem}}' or '{{id}}', got {self.mask_pattern!r}")
         try:
-            self.mask_pattern.format(stem="x")
+            self.mask_pattern.format(stem="x", id="x")
         except (KeyError, IndexError, ValueError) as error:
             raise ParamsError(
                 f"mask_pattern: {self.mask_pattern!r} is not a valid pattern ({error!r}); "
-                "the only field allowed is {stem}"
+                "the only fields allowed are {stem} and {id}"
             ) from None
+        _check_group_regex(self.id_pattern, "id_pattern")
 
 
 @dataclass(frozen=True)
@@ -71,16 +79,7 @@ class Split:
     group_pattern: str
 
     def __post_init__(self):
-        if not self.group_pattern:
-            return
-        try:
-            compiled = re.compile(self.group_pattern)
-        except re.error as error:
-            raise ParamsError(f"group_pattern: not a valid regex ({error})") from None
-        if compiled.groups < 1:
-            raise ParamsError(
-                f"group_pattern: {self.group_pattern!r} needs a capturing group (the group id)"
-            )
+        _check_group_regex(self.group_pattern, "group_pattern")
 
 
 @dataclass(frozen=True)
@@ -168,6 +167,18 @@ class Params:
                 f"preprocess.image_size: {height}x{width} must be divisible by "
                 f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
             )
+
+
+def _check_group_regex(pattern: str, key: str) -> None:
+    """An empty pattern, or a valid regex whose first group captures an id."""
+    if not pattern:
+        return
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise ParamsError(f"{key}: not a valid regex ({error})") from None
+    if compiled.groups < 1:
+        raise ParamsError(f"{key}: {pattern!r} needs a capturing group (the id)")
 
 
 def _ordered(pair, key):

@@ -63,7 +63,7 @@ def build_model(params: Params) -> keras.Model:
 def fingerprint(params: Params, tfrecord_dir: str | Path) -> str:
     """What a backup must match to be resumed: everything that shapes training, and the data."""
     shaping = {
-        "base": asdict(params.base),
+        "base": [params.base.seed, params.base.deterministic],
         "image_size": params.preprocess.image_size,
         "augment": asdict(params.augment),
         "model": asdict(params.model),

@@ -1,6 +1,7 @@
 """Each stage script on tiny real files: outputs, exit codes and messages."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -28,7 +29,8 @@ def run(tmp_path_factory):
         data={"images_dir": str(work / "sample/train"), "masks_dir": str(work / "sample/train_masks")}))
     p = ["--params", str(params)]
     assert generate.main(p + ["--out", str(work / "sample")]) == 0
-    assert split.main(p + ["--out", str(work / "pairs.csv"), "--summary", str(work / "split.json")]) == 0
+    assert split.main(p + ["--out", str(work / "pairs.csv"), "--summary", str(work / "split.json"),
+                           "--data-summary", str(work / "data.json")]) == 0
     assert preprocess.main(p + ["--pairs", str(work / "pairs.csv"), "--out", str(work / "tfrecords")]) == 0
     assert train.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
                            "--live", str(work / "live"), "--backup", str(work / "backup")]) == 0
@@ -46,7 +48,10 @@ def test_split_outputs(run):
     assert len(pairs) == 12 and set(pairs.split) == {"train", "validation"}
     summary = json.loads((run / "split.json").read_text())
     assert summary["train_images"] + summary["validation_images"] == 12
-
+    data = json.loads((run / "data.json").read_text())
+    assert data["pairs"] == 12 and data["images"]["formats"] == {"JPEG": 12} and data["masks"]["modes"] == {"P": 12}
+    assert data["images"]["sizes"] == {"64x48": 12} and 0 < data["foreground_fraction"]["mean"] < 1
+    assert data["nonbinary_pixels"]["total"] == 0
 
 def test_tfrecords_follow_the_pairs(run):
     manifest = json.loads((run / "tfrecords" / "manifest.json").read_text())
@@ -105,7 +110,7 @@ def test_evaluate_original_resolution_matches_scikit_learn(run):
     for row in pairs[pairs.split == "validation"].itertuples():
         image = resize_image(read_image(row.image), (32, 32)).astype("float32")[None] / 255.0
         p = model.predict_on_batch(image)[0, ..., 0]
-        truth = read_mask(row.mask)
+        truth = read_mask(row.mask).mask
         predicted = mask_at(p, truth.shape, Inference(0.5, False, False))
         scores.append(f1_score(truth.ravel(), predicted.ravel(), zero_division=1.0))
     metrics = json.loads((run / "evaluate.json").read_text())
@@ -140,7 +145,7 @@ def test_predicted_masks_at_original_size(run):
 def test_bad_params_value_names_the_key(tmp_path, capsys):
     params = write_yaml(tmp_path / "params.yaml", tiny_params(train={"lr": "1e-3"}))
     assert split.main(["--params", str(params), "--out", str(tmp_path / "p.csv"),
-                       "--summary", str(tmp_path / "s.json")]) == 1
+                       "--summary", str(tmp_path / "s.json"), "--data-summary", str(tmp_path / "d.json")]) == 1
     assert "train.lr: must be a number" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [params]
 
@@ -148,7 +153,7 @@ def test_bad_params_value_names_the_key(tmp_path, capsys):
 def test_missing_images_folder_names_it(tmp_path, capsys):
     params = write_yaml(tmp_path / "params.yaml", tiny_params(data={"images_dir": str(tmp_path / "absent")}))
     assert split.main(["--params", str(params), "--out", str(tmp_path / "p.csv"),
-                       "--summary", str(tmp_path / "s.json")]) == 1
+                       "--summary", str(tmp_path / "s.json"), "--data-summary", str(tmp_path / "d.json")]) == 1
     assert "absent: images folder not found" in capsys.readouterr().err
 
 
@@ -163,3 +168,35 @@ def test_unreadable_image_names_it_and_writes_nothing(run, tmp_path, capsys):
     assert preprocess.main(["--params", str(params), "--pairs", str(tmp_path / "pairs.csv"), "--out", str(out)]) == 1
     assert "broken.jpg: cannot decode image" in capsys.readouterr().err
     assert not out.exists() and not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
+
+
+def test_split_checks_every_file_first_and_lists_every_problem(run, tmp_path, capsys):
+    """A truncated image, a mask of the wrong size and an orphan mask: one error, nothing written."""
+    data = tmp_path / "data"
+    shutil.copytree(run / "sample", data)
+    images = sorted((data / "train").iterdir())
+    images[0].write_bytes(images[0].read_bytes()[: int(images[0].stat().st_size * 0.95)])
+    Image.new("P", (10, 10)).save(data / "train_masks" / f"{images[1].stem}_mask.gif")
+    Image.new("P", (64, 48)).save(data / "train_masks" / "stray_mask.gif")
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(
+        data={"images_dir": str(data / "train"), "masks_dir": str(data / "train_masks")}))
+    out = tmp_path / "out"
+    assert split.main(["--params", str(params), "--out", str(out / "pairs.csv"), "--summary", str(out / "s.json"),
+                       "--data-summary", str(out / "d.json")]) == 1
+    err = capsys.readouterr().err
+    assert "stray_mask.gif" in err  # orphan
+    assert f"{images[0].name}: cannot decode image" in err  # truncated
+    assert f"{images[1].name} is 64x48 but its mask" in err and "is 10x10" in err  # size mismatch
+    assert not out.exists()
+
+
+def test_check_data_command(run, tmp_path, capsys):
+    from unetseg.cli import main as unetseg
+
+    summary = tmp_path / "summary.json"
+    status = unetseg(["check-data", str(run / "sample" / "train"), str(run / "sample" / "train_masks"),
+                      "--summary", str(summary)])
+    assert status == 0 and json.loads(summary.read_text())["pairs"] == 12
+    assert unetseg(["check-data", str(run / "sample" / "train"), str(run / "sample" / "train_masks"),
+                    "--mask-pattern", "{stem}.png"]) == 1
+    assert "12 image(s) without a mask" in capsys.readouterr().err

@@ -1,76 +1,236 @@
+"""Every reasonable image and mask is read by a stated rule; every bad one is named."""
+
+import io
+import struct
+import time
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import shared_dataset
 from unetseg.errors import DataError
 from unetseg.imaging import read_image, read_mask, resize_image, resize_mask, resize_probabilities
 
 
-def test_rgb_jpeg_and_greyscale_png(tmp_path, rng):
+def _save(tmp_path, name, array_or_image, **kwargs):
+    image = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
+    image.save(tmp_path / name, **kwargs)
+    return tmp_path / name
+
+
+# Images -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.bmp", "a.tif", "a.gif"])
+def test_lossless_formats_read_exactly(tmp_path, rng, name):
     rgb = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(tmp_path / "a.png")
-    assert np.array_equal(read_image(tmp_path / "a.png"), rgb)
+    if name.endswith(".gif"):  # GIF is a palette format: a few colours survive exactly
+        rgb = np.repeat(np.repeat(rgb[:1, :2], 3, axis=0), 4, axis=1)
+    assert np.array_equal(read_image(_save(tmp_path, name, rgb)), rgb)
+
+
+def test_greyscale_is_repeated_over_three_channels(tmp_path, rng):
     grey = rng.integers(0, 256, (6, 8), dtype=np.uint8)
-    Image.fromarray(grey).save(tmp_path / "g.png")
-    out = read_image(tmp_path / "g.png")
-    assert out.shape == (6, 8, 3) and np.array_equal(out[..., 1], grey)
+    out = read_image(_save(tmp_path, "g.png", grey))
+    assert out.shape == (6, 8, 3) and all(np.array_equal(out[..., c], grey) for c in range(3))
 
 
 def test_rgba_drops_alpha(tmp_path):
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 0], rgba[..., 3] = 200, 10
-    Image.fromarray(rgba).save(tmp_path / "a.png")
-    assert read_image(tmp_path / "a.png")[0, 0].tolist() == [200, 0, 0]
+    assert read_image(_save(tmp_path, "a.png", rgba))[0, 0].tolist() == [200, 0, 0]
 
 
 def test_16_bit_is_scaled_not_clipped(tmp_path):
     values = np.array([[0, 257 * 100, 65535]], np.uint16)
-    Image.fromarray(values).save(tmp_path / "deep.png")
-    assert read_image(tmp_path / "deep.png")[0, :, 0].tolist() == [0, 100, 255]
+    assert read_image(_save(tmp_path, "deep.png", values))[0, :, 0].tolist() == [0, 100, 255]
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path):
+    path = _save(tmp_path, "cmyk.jpg", Image.new("CMYK", (8, 8), (0, 255, 255, 0)), quality=95)  # red
+    pixel = read_image(path)[4, 4]
+    assert pixel[0] > 200 and pixel[1] < 60 and pixel[2] < 60
+
+
+def test_palette_image_becomes_its_colours(tmp_path):
+    image = Image.frombytes("P", (2, 1), bytes([0, 1]))
+    image.putpalette([10, 20, 30, 200, 100, 50])
+    assert read_image(_save(tmp_path, "p.png", image)).tolist() == [[[10, 20, 30], [200, 100, 50]]]
+
+
+def test_exif_orientation_turns_image_and_mask_together(tmp_path):
+    image = np.zeros((2, 4, 3), np.uint8)
+    image[0, 0] = 255  # a white top-left pixel
+    mask = np.zeros((2, 4), np.uint8)
+    mask[0, 0] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    read = read_image(_save(tmp_path, "photo.jpg", image, exif=exif, quality=100))
+    reading = read_mask(_save(tmp_path, "photo.png", mask, exif=exif))
+    assert read.shape == (4, 2, 3) and reading.mask.shape == (4, 2)
+    assert read[0, 1].min() > 200 and reading.mask[0, 1] == 1  # the same corner in both
+
+
+# Broken files --------------------------------------------------------------------------------
+
+
+def _jpeg_bytes(rng, size=(64, 48)):
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_truncated_jpeg_is_named(tmp_path, rng):
+    data = _jpeg_bytes(rng)
+    (tmp_path / "cut.jpg").write_bytes(data[: int(len(data) * 0.95)])
+    with pytest.raises(DataError, match="cut.jpg: cannot decode image"):
+        read_image(tmp_path / "cut.jpg")
+
+
+def test_png_with_a_bad_crc_is_named(tmp_path, rng):
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    idat = data.index(b"IDAT")
+    data[idat + 6] ^= 0xFF  # one byte of the compressed pixels: the chunk's CRC no longer matches
+    (tmp_path / "crc.png").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="crc.png: cannot decode"):
+        read_mask(tmp_path / "crc.png")
+
+
+@pytest.mark.parametrize("content", [b"", b"this is a text file, saved as .jpg"])
+def test_empty_file_or_not_an_image_is_named(tmp_path, content):
+    (tmp_path / "notes.jpg").write_bytes(content)
+    with pytest.raises(DataError, match="notes.jpg: cannot decode image"):
+        read_image(tmp_path / "notes.jpg")
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(DataError, match="gone.png: mask file not found"):
+        read_mask(tmp_path / "gone.png")
+
+
+def _bomb_png(width=20000, height=20000) -> bytes:
+    """A small 1-bit PNG that declares width x height: zero rows, compressed."""
+
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    row = b"\x00" * (1 + width // 8)
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_bomb_png())
+    assert path.stat().st_size < 100_000
+    start = time.perf_counter()
+    with pytest.raises(DataError, match=r"bomb.png: image declares 20000x20000 = 400,000,000 pixels, over the limit"):
+        read_image(path, max_pixels=50_000_000)
+    with pytest.raises(DataError, match="bomb.png: mask declares 20000x20000"):
+        read_mask(path, max_pixels=50_000_000)
+    assert time.perf_counter() - start < 1.0  # refused before decoding 400 million pixels
+
+
+# Masks ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("levels", [(0, 1), (0, 255), (0, 128), (30, 220)])
+def test_two_grey_levels_lower_is_background(tmp_path, levels):
+    values = np.array([[levels[0], levels[1]], [levels[1], levels[0]]], np.uint8)
+    reading = read_mask(_save(tmp_path, "m.png", values))
+    assert reading.mask.tolist() == [[0, 1], [1, 0]] and reading.nonbinary == 0
+
+
+def test_16_bit_mask(tmp_path):
+    values = np.array([[0, 65535]], np.uint16)
+    assert read_mask(_save(tmp_path, "m.png", values)).mask.tolist() == [[0, 1]]
 
 
 def test_palette_mask_by_index_whatever_the_colours(tmp_path):
     indices = np.array([[0, 1], [1, 0]], np.uint8)
     mask = Image.frombytes("P", (2, 2), indices.tobytes())
-    mask.putpalette([0, 0, 0, 128, 0, 0])  # VOC-style dark red foreground
-    mask.save(tmp_path / "m.gif")
-    assert np.array_equal(read_mask(tmp_path / "m.gif"), indices)
+    mask.putpalette([0, 0, 0, 128, 0, 0])  # VOC-style dark red foreground, darker than 50 % grey
+    assert np.array_equal(read_mask(_save(tmp_path, "m.png", mask)).mask, indices)
 
 
-@pytest.mark.parametrize("foreground", [1, 255])
-def test_grey_masks_0_1_and_0_255(tmp_path, foreground):
-    values = np.array([[0, foreground], [foreground, 0]], np.uint8)
-    Image.fromarray(values).save(tmp_path / "m.png")
-    assert np.array_equal(read_mask(tmp_path / "m.png"), (values > 0).astype(np.uint8))
+def test_voc_palette_with_a_border_class_is_refused(tmp_path):
+    indices = np.array([[0, 1, 255]], np.uint8)
+    mask = Image.frombytes("P", (3, 1), indices.tobytes())
+    mask.putpalette([0, 0, 0, 128, 0, 0] + [0, 0, 0] * 253 + [224, 224, 192])
+    with pytest.raises(DataError, match="voc.png: palette mask uses 3 indices .* but the model is binary"):
+        read_mask(_save(tmp_path, "voc.png", mask))
+
+
+def test_label_map_with_three_classes_is_refused(tmp_path):
+    with pytest.raises(DataError, match="labels.png: mask has 3 classes"):
+        read_mask(_save(tmp_path, "labels.png", np.array([[0, 1, 2]], np.uint8)))
 
 
 def test_one_bit_mask(tmp_path):
-    Image.fromarray(np.array([[True, False]])).save(tmp_path / "m.png")
-    assert read_mask(tmp_path / "m.png").tolist() == [[1, 0]]
+    assert read_mask(_save(tmp_path, "m.png", np.array([[True, False]]))).mask.tolist() == [[1, 0]]
 
 
-def test_not_an_image_names_the_file(tmp_path):
-    path = tmp_path / "notes.jpg"
-    path.write_text("this is text, not a JPEG")
-    with pytest.raises(DataError, match="notes.jpg: cannot decode image"):
-        read_image(path)
+def test_black_and_white_rgb_mask(tmp_path):
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[0, 1] = 255
+    assert read_mask(_save(tmp_path, "m.png", rgb)).mask.tolist() == [[0, 1], [0, 0]]
 
 
-def test_missing_file_names_the_file(tmp_path):
-    with pytest.raises(DataError, match="gone.png: mask file not found"):
-        read_mask(tmp_path / "gone.png")
+def test_colour_mask_is_refused(tmp_path, rng):
+    colours = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    with pytest.raises(DataError, match="paint.png: colour mask with"):
+        read_mask(_save(tmp_path, "paint.png", colours))
 
 
-def test_resize_mask_stays_binary(rng):
+def _jpeg_mask(tmp_path, quality):
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:48, 10:40] = 255
+    return _save(tmp_path, f"mask{quality}.jpg", mask, quality=quality), mask // 255
+
+
+def test_jpeg_mask_noise_is_thresholded_and_counted(tmp_path):
+    path, truth = _jpeg_mask(tmp_path, 90)
+    reading = read_mask(path, max_nonbinary_fraction=0.2)
+    assert np.array_equal(reading.mask, truth) and reading.nonbinary > 0
+
+
+def test_too_many_nonbinary_pixels_is_refused(tmp_path):
+    path, _ = _jpeg_mask(tmp_path, 30)
+    with pytest.raises(DataError, match=r"mask30.jpg: .*% of the mask's pixels are neither .*data.max_nonbinary_fraction"):
+        read_mask(path, max_nonbinary_fraction=0.001)
+
+
+def test_pillow_indices_equal_tf_decode_gif_frames(sample_dir):
+    """The palette rule gives the mask the seed's tf.io.decode_gif path gives (RGB 0/255 frames)."""
+    import tensorflow as tf
+
+    paths = sorted((sample_dir / "train_masks").iterdir())[:4]
+    try:
+        paths += sorted((shared_dataset("carvana-sample") / "train_masks").iterdir())[:8]
+    except pytest.skip.Exception:
+        pass
+    for path in paths:
+        frames = tf.io.decode_gif(tf.io.read_file(str(path))).numpy()
+        assert frames.shape[0] == 1 and set(np.unique(frames)) <= {0, 255}
+        assert np.array_equal(read_mask(path).mask, (frames[0, ..., 0] > 127).astype(np.uint8)), path
+
+
+# Resizing ------------------------------------------------------------------------------------
+
+
+def test_resize_mask_stays_binary_and_keeps_a_majority_region(rng):
     mask = (rng.random((37, 53)) > 0.5).astype(np.uint8)
     small = resize_mask(mask, (16, 16))
     assert small.shape == (16, 16) and set(np.unique(small)) <= {0, 1}
-
-
-def test_resize_mask_keeps_a_majority_region():
-    mask = np.zeros((64, 64), np.uint8)
-    mask[:, :32] = 1
-    small = resize_mask(mask, (8, 8))
+    half = np.zeros((64, 64), np.uint8)
+    half[:, :32] = 1
+    small = resize_mask(half, (8, 8))
     assert small[:, :4].all() and not small[:, 4:].any()
 
 
@@ -78,5 +238,4 @@ def test_resize_image_and_probabilities_shapes(rng):
     image = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
     assert resize_image(image, (16, 8)).shape == (16, 8, 3)
     assert resize_image(image, (30, 40)) is image
-    probabilities = rng.random((16, 16)).astype(np.float32)
-    assert resize_probabilities(probabilities, (30, 40)).shape == (30, 40)
+    assert resize_probabilities(rng.random((16, 16)).astype(np.float32), (30, 40)).shape == (30, 40)

@@ -60,5 +60,31 @@ def test_two_images_with_one_id(tmp_path):
     _touch_image(tmp_path / "images" / "a.png")
     _touch_image(tmp_path / "images" / "a.jpg")
     _touch_image(tmp_path / "masks" / "a_mask.gif")
-    with pytest.raises(DataError, match="same id 'a'"):
+    with pytest.raises(DataError, match="share the id 'a'"):
         pair_images_with_masks(tmp_path / "images", tmp_path / "masks", "{stem}_mask.gif")
+
+
+def test_names_that_share_an_id(tmp_path):
+    """DRIVE-style: 21_training.tif <-> 21_manual1.gif, through an id regex."""
+    for n in (21, 22):
+        _touch_image(tmp_path / "images" / f"{n}_training.tif")
+        _touch_image(tmp_path / "masks" / f"{n}_manual1.gif")
+    pairs = pair_images_with_masks(tmp_path / "images", tmp_path / "masks", "{id}_manual1.gif", r"^(\d+)_")
+    assert [(p.id, p.image.name, p.mask.name) for p in pairs] == [
+        ("21", "21_training.tif", "21_manual1.gif"), ("22", "22_training.tif", "22_manual1.gif")
+    ]
+
+
+def test_all_pairing_problems_in_one_error(tmp_path):
+    for name in ("1_a.png", "2_a.png", "3_a.png", "x.png", "4_a.png", "4_b.png"):
+        _touch_image(tmp_path / "images" / name)
+    for name in ("1_m.png", "2_m1.png", "2_m2.png", "9_m.png"):
+        _touch_image(tmp_path / "masks" / name)
+    with pytest.raises(DataError) as info:
+        pair_images_with_masks(tmp_path / "images", tmp_path / "masks", "{id}_m*.png", r"^(\d+)_")
+    message = str(info.value)
+    assert "image(s) without a mask" in message and "3_a.png" in message  # missing
+    assert "mask(s) without an image" in message and "9_m.png" in message  # orphan
+    assert "more than one candidate mask" in message and "2_m1.png, 2_m2.png" in message  # two candidates
+    assert "share the id '4'" in message  # two images, one id
+    assert "finds no id" in message and "x.png" in message

@@ -22,7 +22,7 @@ def test_round_trip_on_random_masks(rng):
 def test_round_trip_on_real_carvana_masks():
     root = shared_dataset("carvana-fullres")
     for path in sorted((root / "train_masks").iterdir()):
-        mask = read_mask(path)
+        mask = read_mask(path).mask
         assert mask.shape == (1280, 1918)
         rle = rle_encode(mask)
         assert np.array_equal(rle_decode(rle, mask.shape), mask)
@@ -32,7 +32,7 @@ def test_round_trip_on_real_carvana_masks():
 
 def test_round_trip_on_generated_masks(sample_dir):
     for path in sorted((sample_dir / "train_masks").iterdir()):
-        mask = read_mask(path)
+        mask = read_mask(path).mask
         assert np.array_equal(rle_decode(rle_encode(mask), mask.shape), mask)
 
 

@@ -32,7 +32,7 @@ def test_carvana_layout_and_formats(sample_dir):
 
 
 def test_objects_are_visible_and_vary(sample_dir):
-    fractions = [read_mask(p).mean() for p in sorted((sample_dir / "train_masks").iterdir())]
+    fractions = [read_mask(p).mask.mean() for p in sorted((sample_dir / "train_masks").iterdir())]
     assert min(fractions) > 0.02 and max(fractions) < 0.9 and np.std(fractions) > 0.01
     first = sorted((sample_dir / "train").iterdir())[:2]
     assert not np.array_equal(read_image(first[0]), read_image(first[1]))  # views differ

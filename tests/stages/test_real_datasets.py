@@ -1,0 +1,51 @@
+"""The data rules on the real datasets of ../shared/datasets (skipped, with the reason, when absent)."""
+
+import numpy as np
+from PIL import Image
+
+from conftest import shared_dataset, tiny_params
+from unetseg.checking import check_data
+from unetseg.cli import main as unetseg
+from unetseg.params import params_from_dict
+from unetseg.preprocessing import load_example
+from unetseg.rle import rle_decode
+
+
+def _data(**overrides):
+    return params_from_dict(tiny_params(data=overrides)).data
+
+
+def test_isbi_membranes_pass_the_check():
+    root = shared_dataset("isbi2012-membranes")
+    pairs, summary, problems = check_data(root / "images", root / "masks", _data(mask_pattern="{stem}.png"))
+    assert problems == [] and summary["pairs"] == len(pairs) == 30
+    assert summary["images"]["modes"] == {"L": 30} and summary["masks"]["sizes"] == {"512x512": 30}
+    assert 0.7 < summary["foreground_fraction"]["mean"] < 0.85  # 255 = cell interior, about 78 %
+
+
+def test_carvana_sample_passes_the_check():
+    root = shared_dataset("carvana-sample")
+    _, summary, problems = check_data(root / "train", root / "train_masks", _data())
+    assert problems == [] and summary["pairs"] == 384 and summary["masks"]["formats"] == {"GIF": 384}
+
+
+def test_carvana_full_resolution(tmp_path):
+    """One 1918x1280 pair: checked, preprocessed to the model size, predicted back at full size."""
+    root = shared_dataset("carvana-fullres")
+    pairs, summary, problems = check_data(root / "train", root / "train_masks", _data())
+    assert problems == [] and summary["images"]["sizes"] == {"1918x1280": 1}
+    example = load_example(pairs[0].id, pairs[0].image, pairs[0].mask, (128, 128), _data())
+    assert example.original_size == (1280, 1918) and example.mask.shape == (128, 128)
+    assert 0.05 < example.mask.mean() < 0.6
+
+    from unetseg.model import build_unet
+    from unetseg.modelio import save_model
+
+    save_model(build_unet((128, 128, 3), filters=2, num_layers=2), tmp_path / "model.keras")
+    assert unetseg(["predict", str(tmp_path / "model.keras"), str(root / "train"), str(tmp_path / "out"),
+                    "--rle", str(tmp_path / "submission.csv")]) == 0
+    mask = np.asarray(Image.open(tmp_path / "out" / "masks" / f"{pairs[0].id}.png"))
+    assert mask.shape == (1280, 1918)
+    row = (tmp_path / "submission.csv").read_text().splitlines()[1]
+    assert row.startswith(f"{pairs[0].id}.jpg,")
+    assert np.array_equal(rle_decode(row.split(",")[1], (1280, 1918)), mask // 255)
