@@ -24,7 +24,10 @@ def main(argv=None):
     params = load_params(args.params)
     pairs = read_pairs(args.pairs)
     with atomic_output(args.out) as out:
-        counts = write_tfrecords(pairs, out, params.preprocess.image_size, params.preprocess.num_shards, params.data)
+        counts = write_tfrecords(
+            pairs, out, params.preprocess.image_size, params.preprocess.num_shards, params.data,
+            workers=params.base.workers, progress=True,
+        )
     print(f"{args.out}: {counts}")
 
 

@@ -30,19 +30,23 @@ class PairReading:
     nonbinary: int
 
 
-def load_pair(image_path, mask_path, data: Data) -> PairReading:
+def load_pair(image_path, mask_path, data: Data, reduce_to=None) -> PairReading:
     """An image and its mask decoded by the stated rules; their sizes must agree
-    (or, with `data.resize_masks`, the mask is resized to the image, nearest neighbour)."""
-    image, image_info = read_image(image_path, data.max_pixels, with_info=True)
+    (or, with `data.resize_masks`, the mask is resized to the image, nearest neighbour).
+
+    With `reduce_to`, a large JPEG may come back smaller (decoded at reduced scale);
+    `image_info.size` is always its full size.
+    """
+    image, image_info = read_image(image_path, data.max_pixels, with_info=True, reduce_to=reduce_to)
     reading = read_mask(mask_path, data.max_pixels, data.max_nonbinary_fraction)
-    mask = reading.mask
-    if mask.shape != image.shape[:2]:
+    mask, (height, width) = reading.mask, image_info.size
+    if mask.shape != (height, width):
         if not data.resize_masks:
             raise DataError(
-                f"{image_path} is {image.shape[1]}x{image.shape[0]} but its mask {mask_path} is "
+                f"{image_path} is {width}x{height} but its mask {mask_path} is "
                 f"{mask.shape[1]}x{mask.shape[0]} (width x height); data.resize_masks: true resizes masks"
             )
-        mask = resize_mask_nearest(mask, image.shape[:2])
+        mask = resize_mask_nearest(mask, (height, width))
     return PairReading(image, mask, image_info, reading.info, reading.nonbinary)
 
 

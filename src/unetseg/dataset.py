@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 from unetseg.augment import augment_batch
@@ -39,6 +41,7 @@ def training_dataset(
     the result. Pass `steps_per_epoch(count, batch_size)` to `fit`.
     """
     pairs = _pairs(files, count)
+    epochs = epochs or range(epochs.start, epochs.start + 1)  # fit wants data even with no epoch left
 
     def one_epoch(epoch):
         ds = pairs.shuffle(shuffle_buffer, seed=seed * EPOCH_STRIDE + epoch, reshuffle_each_iteration=False)
@@ -52,9 +55,9 @@ def training_dataset(
             )
         return ds
 
-    batches = steps_per_epoch(count, batch_size) * len(epochs)
-    ds = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(one_epoch)
-    return ds.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(AUTOTUNE)
+    # One dataset per epoch, seeded with Python ints, one after another.
+    ds = functools.reduce(tf.data.Dataset.concatenate, (one_epoch(epoch) for epoch in epochs))
+    return ds.prefetch(AUTOTUNE)
 
 
 def steps_per_epoch(count: int, batch_size: int) -> int:

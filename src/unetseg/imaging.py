@@ -40,6 +40,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff"}
 DEFAULT_MAX_PIXELS = 100_000_000
 LABEL_MAP_LEVELS = 32  # grey levels all below this, more than two of them: a label map
 GREY_TOLERANCE = 24  # RGB channels this close count as grey (JPEG chroma noise)
+EXIF_ORIENTATION = 0x0112
 COLOUR_FRACTION = 0.01  # more pixels than this with channels apart: a colour mask
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
@@ -54,8 +55,14 @@ class Decoded:
     size: tuple[int, int]  # height, width after the EXIF rotation
 
 
-def _open(path: Path, what: str, max_pixels: int) -> tuple[Image.Image, Decoded]:
-    """Open, check the declared size, decode fully, apply EXIF orientation."""
+def _open(path: Path, what: str, max_pixels: int, reduce_to=None) -> tuple[Image.Image, Decoded]:
+    """Open, check the declared size, decode fully, apply EXIF orientation.
+
+    With `reduce_to` (height, width), a JPEG is decoded at the smallest DCT scale
+    (1/2, 1/4, 1/8) that still covers that size: libjpeg skips most of the work, and
+    the result differs from a full decode resized to that size by well under one grey
+    level on average. `Decoded.size` is the full size either way.
+    """
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own limit, below, names the file
     try:
         image = Image.open(path)
@@ -74,11 +81,16 @@ def _open(path: Path, what: str, max_pixels: int) -> tuple[Image.Image, Decoded]
         )
     try:
         with image:
+            orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+            turned = orientation in (5, 6, 7, 8)  # a quarter turn
+            info = Decoded(image.format or "unknown", image.mode, (width, height) if turned else (height, width))
+            if reduce_to is not None and image.format == "JPEG":
+                target = reduce_to if turned else reduce_to[::-1]  # draft takes the stored (width, height)
+                image.draft(image.mode, target)
             image.load()
-            oriented = ImageOps.exif_transpose(image)
+            oriented = ImageOps.exif_transpose(image) if orientation != 1 else image  # (it copies)
     except _DECODE_ERRORS as error:
         raise DataError(f"{path}: cannot decode {what}: {error}") from None
-    info = Decoded(image.format or "unknown", image.mode, (oriented.height, oriented.width))
     return oriented, info
 
 
@@ -86,10 +98,13 @@ def _sixteen_bit(image: Image.Image) -> bool:
     return image.mode.startswith("I;16") or image.mode == "I"
 
 
-def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, with_info: bool = False):
-    """An image file as an RGB uint8 array (height, width, 3); with `with_info`, also what was read."""
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, with_info: bool = False, reduce_to=None):
+    """An image file as an RGB uint8 array (height, width, 3); with `with_info`, also what was read.
+
+    `reduce_to` (height, width) allows a cheaper, smaller decode of at least that size (see `_open`).
+    """
     path = Path(path)
-    image, info = _open(path, "image", max_pixels)
+    image, info = _open(path, "image", max_pixels, reduce_to)
     if _sixteen_bit(image):
         levels = np.asarray(image, dtype=np.float64)
         grey = np.clip(np.round(levels * 255.0 / 65535.0), 0, 255).astype(np.uint8)
@@ -108,13 +123,21 @@ class MaskReading:
     info: Decoded
 
 
+def _levels(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an array; two passes instead of a sort when there are at most two."""
+    low, high = values.min(), values.max()
+    if high - low <= 1 or not np.count_nonzero((values != low) & (values != high)):
+        return np.unique([low, high])
+    return np.unique(values)
+
+
 def _two_levels(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """With at most two levels: the higher one is foreground (a single level: foreground if nonzero)."""
     return (values == levels.max()).astype(np.uint8) if levels.max() > 0 else np.zeros(values.shape, np.uint8)
 
 
 def _grey_mask(path: Path, grey: np.ndarray, full: int) -> tuple[np.ndarray, int]:
-    levels = np.unique(grey)
+    levels = _levels(grey)
     if levels.size <= 2:
         return _two_levels(grey, levels), 0
     if levels.max() < LABEL_MAP_LEVELS:
@@ -137,13 +160,16 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
     nonbinary = 0
     if image.mode in ("P", "PA"):
         indices = np.asarray(image.convert("P") if image.mode == "PA" else image)
-        used = np.unique(indices)
+        used = _levels(indices)
         if used.size > 2:
             raise DataError(
                 f"{path}: palette mask uses {used.size} indices ({', '.join(map(str, used[:8]))}) "
                 "but the model is binary"
             )
-        mask = (indices != 0).astype(np.uint8) if 0 in used else _two_levels(indices, used)
+        if list(used) == [0, 1]:
+            mask = indices  # already {0,1}
+        else:
+            mask = (indices != 0).astype(np.uint8) if 0 in used else _two_levels(indices, used)
     elif image.mode == "1":
         mask = np.asarray(image, dtype=np.uint8)
     elif _sixteen_bit(image):
@@ -169,17 +195,29 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
     return MaskReading(mask, nonbinary, info)
 
 
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize to (height, width); Pillow antialiases when shrinking."""
+def _shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize to (height, width): first by box averaging over whole blocks when shrinking by
+    2x or more (cheap), then bilinear, which Pillow antialiases when shrinking."""
     height, width = size
-    if image.shape[:2] == (height, width):
+    factor = min(image.height // height, image.width // width)
+    if factor >= 2:
+        image = image.reduce(factor)
+    return image.resize((width, height), Image.BILINEAR)
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An RGB uint8 image at (height, width)."""
+    if image.shape[:2] == tuple(size):
         return image
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+    return np.asarray(_shrink(Image.fromarray(image), size))
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a {0,1} mask and re-threshold at 0.5: the area-weighted majority, still {0,1}."""
-    return (resize_probabilities(mask.astype(np.float32), size) >= 0.5).astype(np.uint8)
+    """Resize a {0,1} mask and re-threshold at one half: the area-weighted majority, still {0,1}."""
+    if mask.shape == tuple(size):
+        return mask
+    scaled = _shrink(Image.fromarray(mask * np.uint8(255)), size)
+    return (np.asarray(scaled) >= 128).astype(np.uint8)
 
 
 def resize_mask_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -62,7 +62,6 @@ def build_unet(
         )(x)
         x = layers.Concatenate(name=f"up{level}_concat")([skip, x])
         x = _conv_block(x, filters, batch_norm, name=f"up{level}")
-    outputs = layers.Conv2D(
-        num_classes, 1, activation=output_activation, name="mask"
-    )(x)
+    # float32 output even under a mixed-precision policy, so losses see full precision.
+    outputs = layers.Conv2D(num_classes, 1, activation=output_activation, name="mask", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="unet")

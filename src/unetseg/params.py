@@ -124,6 +124,8 @@ class Train:
     early_stopping_patience: int = _range(ge=0)  # 0: off
     reduce_lr_patience: int = _range(ge=0)  # 0: off
     reduce_lr_factor: float = _range(gt=0, lt=1)
+    mixed_precision: bool  # float16 compute on a GPU; ignored (with a note) on a CPU
+    jit_compile: bool  # XLA-compile the training step
 
 
 @dataclass(frozen=True)

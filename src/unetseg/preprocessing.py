@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
-from unetseg.checking import load_pair
+from unetseg.checking import load_pair, worker_count
 from unetseg.imaging import resize_image, resize_mask
 from unetseg.params import Data
-from unetseg.tfrecords import Example, write_manifest, write_shards
+from unetseg.tfrecords import Example, serialize, write_manifest, write_shards
 
 def load_example(id_: str, image_path: str, mask_path: str, size: tuple[int, int], data: Data) -> Example:
-    """One pair decoded by the data rules and resized to the model size."""
-    pair = load_pair(image_path, mask_path, data)
-    return Example(id_, resize_image(pair.image, size), resize_mask(pair.mask, size), pair.image.shape[:2])
+    """One pair decoded by the data rules (a large JPEG at reduced scale) and resized to the model size."""
+    pair = load_pair(image_path, mask_path, data, reduce_to=size)
+    return Example(id_, resize_image(pair.image, size), resize_mask(pair.mask, size), pair.image_info.size)
 
 
-def write_tfrecords(pairs: pd.DataFrame, out_dir: Path, size: tuple[int, int], num_shards: int, data: Data) -> dict:
-    """Write every split of `pairs` as shards in `out_dir` with its manifest; return counts."""
+def _record_job(job) -> bytes:
+    """A serialized example, made in a worker: decoding and PNG encoding both happen there."""
+    return serialize(load_example(*job))
+
+
+def write_tfrecords(
+    pairs: pd.DataFrame, out_dir: Path, size: tuple[int, int], num_shards: int, data: Data, workers: int = 1,
+    progress: bool = False,
+) -> dict:
+    """Write every split of `pairs` as shards in `out_dir` with its manifest; return counts.
+
+    Pairs are decoded in `workers` processes (0: one per core) and streamed, in
+    order, into the shards: memory holds a few examples, not the dataset.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     shards, counts = {}, {}
-    for split, rows in pairs.groupby("split", sort=True):
-        examples = (
-            load_example(row.id, row.image, row.mask, size, data) for row in rows.itertuples(index=False)
-        )
-        shards[split] = write_shards(examples, len(rows), out_dir, split, num_shards)
-        counts[split] = len(rows)
+    count = worker_count(workers)
+    # fork, before any TensorFlow op runs in this process: the workers use Pillow and NumPy only.
+    with multiprocessing.get_context("fork").Pool(count) if count > 1 else contextlib.nullcontext() as pool:
+        for split, rows in pairs.groupby("split", sort=True):
+            jobs = [(row.id, row.image, row.mask, size, data) for row in rows.itertuples(index=False)]
+            records = pool.imap(_record_job, jobs, chunksize=4) if pool else map(_record_job, jobs)
+            records = tqdm(records, total=len(jobs), desc=f"preprocess {split}", unit="pair", disable=not progress)
+            shards[split] = write_shards(records, len(jobs), out_dir, split, num_shards)
+            counts[split] = len(jobs)
     write_manifest(out_dir, size, shards)
     return counts

@@ -30,6 +30,8 @@ SEED = {
         "keep": "last",
         "early_stopping_patience": 0,
         "reduce_lr_patience": 0,
+        "mixed_precision": False,
+        "jit_compile": False,
     },
     "inference": {"threshold": 0.5, "tta_flip": False, "largest_component": False},
 }

@@ -78,24 +78,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_shards(examples, count: int, out_dir: Path, split: str, num_shards: int) -> list[dict]:
-    """Write `count` examples in file order into contiguous shards; return their manifest rows.
+def write_shards(records, count: int, out_dir: Path, split: str, num_shards: int) -> list[dict]:
+    """Write `count` serialized examples (`serialize`) in order into contiguous shards; return their manifest rows.
 
     Contiguous (not round-robin) shards keep the file order when read one after the
     other, which evaluate and predict rely on. Never more shards than records.
     """
     num_shards = max(1, min(num_shards, count))
     bounds = np.linspace(0, count, num_shards + 1).round().astype(int)
-    rows, iterator, written = [], iter(examples), 0
+    rows, iterator, written = [], iter(records), 0
     for index in range(num_shards):
         path = out_dir / shard_name(split, index, num_shards)
         with tf.io.TFRecordWriter(str(path)) as writer:
             for _ in range(bounds[index], bounds[index + 1]):
-                writer.write(serialize(next(iterator)))
+                writer.write(next(iterator))
                 written += 1
         rows.append({"file": path.name, "records": int(bounds[index + 1] - bounds[index]), "sha256": _sha256(path)})
     if next(iterator, None) is not None:
-        raise ValueError(f"more than the {count} examples announced for split {split!r}")
+        raise ValueError(f"more than the {count} records announced for split {split!r}")
     return rows
 
 

@@ -44,6 +44,12 @@ BEST_STATE = "best.json"
 
 def build_model(params: Params) -> keras.Model:
     """The configured U-Net, compiled with the configured optimizer, loss and the seed's metrics."""
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if params.train.mixed_precision and not on_gpu:
+        print("note: train.mixed_precision has no effect without a GPU; training in float32", file=sys.stderr)
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if params.train.mixed_precision and on_gpu else "float32"
+    )
     height, width = params.preprocess.image_size
     model = build_unet(
         input_shape=(height, width, 3),
@@ -56,6 +62,7 @@ def build_model(params: Params) -> keras.Model:
         optimizer=OPTIMIZERS[params.train.optimizer](learning_rate=params.train.lr),
         loss=get_loss(params.train.loss),
         metrics=training_metrics(),
+        jit_compile=params.train.jit_compile,
     )
     return model
 

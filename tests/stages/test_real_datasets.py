@@ -49,3 +49,23 @@ def test_carvana_full_resolution(tmp_path):
     row = (tmp_path / "submission.csv").read_text().splitlines()[1]
     assert row.startswith(f"{pairs[0].id}.jpg,")
     assert np.array_equal(rle_decode(row.split(",")[1], (1280, 1918)), mask // 255)
+
+
+def test_reduced_scale_jpeg_decode_is_within_tolerance():
+    """Preprocess decodes a full-size Carvana JPEG at 1/8 scale: within 1.5 grey levels on average
+    (PSNR above 35 dB) of a full decode resized the same way, and the mask is identical."""
+    from unetseg.imaging import read_image, read_mask, resize_image, resize_mask
+
+    root = shared_dataset("carvana-fullres")
+    image_path = next((root / "train").iterdir())
+    mask_path = next((root / "train_masks").iterdir())
+    reduced, info = read_image(image_path, with_info=True, reduce_to=(128, 128))
+    assert reduced.shape == (160, 240, 3) and info.size == (1280, 1918)  # decoded at 1/8
+    full = read_image(image_path)
+    ours = resize_image(reduced, (128, 128)).astype(float)
+    reference = resize_image(full, (128, 128)).astype(float)
+    mad = np.abs(ours - reference).mean()
+    psnr = 10 * np.log10(255**2 / ((ours - reference) ** 2).mean())
+    assert mad < 1.5 and psnr > 35, (mad, psnr)
+    example = load_example("x", image_path, mask_path, (128, 128), _data())
+    assert np.array_equal(example.mask, resize_mask(read_mask(mask_path).mask, (128, 128)))

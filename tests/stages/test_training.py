@@ -93,3 +93,12 @@ def test_deterministic_runs_are_bit_identical(tmp_path, tiny_tfrecords):
     for a, b in zip(first.get_weights(), second.get_weights()):
         assert np.array_equal(a, b)
     assert (tmp_path / "live-a" / "metrics.json").read_text() == (tmp_path / "live-b" / "metrics.json").read_text()
+
+
+def test_gpu_options_are_harmless_on_a_cpu(tmp_path, tiny_tfrecords, capsys):
+    params = _params(train={"mixed_precision": True, "jit_compile": True})
+    _train(tmp_path, tiny_tfrecords, params)
+    assert "train.mixed_precision has no effect without a GPU" in capsys.readouterr().err
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    assert model.get_layer("mask").compute_dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"

@@ -4,7 +4,7 @@ import pytest
 from unetseg.augment import augment_batch
 from unetseg.dataset import training_dataset, validation_dataset
 from unetseg.params import Augment
-from unetseg.tfrecords import Example, write_manifest, write_shards
+from unetseg.tfrecords import Example, serialize, write_manifest, write_shards
 
 SEED_AUGMENT = Augment(0.3, (0.5, 0.7), (0.5, 0.7), False)
 IDENTITY = Augment(0.0, (1.0, 1.0), (1.0, 1.0), False)
@@ -18,7 +18,7 @@ def shards(tmp_path, rng):
         mask[:, : 1 + i % 7] = 1  # asymmetric, so a flip is visible
         image = np.repeat(mask[..., None] * 200 + 20, 3, axis=2).astype(np.uint8)
         examples.append(Example(f"id{i}", image, mask, (8, 8)))
-    rows = write_shards(iter(examples), 10, tmp_path, "train", 2)
+    rows = write_shards(map(serialize, examples), 10, tmp_path, "train", 2)
     write_manifest(tmp_path, (8, 8), {"train": rows})
     return [str(tmp_path / r["file"]) for r in rows], examples
 

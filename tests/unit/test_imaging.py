@@ -239,3 +239,23 @@ def test_resize_image_and_probabilities_shapes(rng):
     assert resize_image(image, (16, 8)).shape == (16, 8, 3)
     assert resize_image(image, (30, 40)) is image
     assert resize_probabilities(rng.random((16, 16)).astype(np.float32), (30, 40)).shape == (30, 40)
+
+
+def test_reduced_jpeg_decode_keeps_full_size_and_orientation(tmp_path, rng):
+    """A quarter-turned JPEG decoded at reduced scale: still turned, still reports its full size."""
+    from unetseg.checking import load_pair
+    from unetseg.params import params_from_dict
+    from conftest import tiny_params
+
+    stored = np.zeros((256, 512, 3), np.uint8)
+    stored[:, :64] = 255  # a white band on the stored left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = _save(tmp_path, "turned.jpg", stored, exif=exif, quality=95)
+    image, info = read_image(path, with_info=True, reduce_to=(64, 32))
+    assert info.size == (512, 256)  # displayed height, width
+    assert image.shape[0] >= 64 and image.shape[1] >= 32 and image.shape[0] < 512
+    assert image[: image.shape[0] // 8].mean() > 200  # the band is now at the top
+    mask = _save(tmp_path, "turned_mask.png", np.zeros((512, 256), np.uint8))
+    pair = load_pair(path, mask, params_from_dict(tiny_params()).data, reduce_to=(64, 32))
+    assert pair.image_info.size == pair.mask.shape == (512, 256)

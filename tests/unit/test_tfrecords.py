@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from unetseg.errors import DataError
-from unetseg.tfrecords import Example, parse_example, shard_files, write_manifest, write_shards
+from unetseg.tfrecords import Example, parse_example, serialize, shard_files, write_manifest, write_shards
 
 
 def _examples(n, rng):
@@ -16,7 +16,7 @@ def _examples(n, rng):
 
 
 def _write(tmp_path, examples, num_shards):
-    rows = write_shards(iter(examples), len(examples), tmp_path, "validation", num_shards)
+    rows = write_shards(map(serialize, examples), len(examples), tmp_path, "validation", num_shards)
     write_manifest(tmp_path, (4, 4), {"validation": rows})
     return rows
 
@@ -78,11 +78,11 @@ def test_shards_are_byte_identical_across_processes(tmp_path):
     code = (
         "import sys, numpy as np\n"
         "from pathlib import Path\n"
-        "from unetseg.tfrecords import Example, write_shards\n"
+        "from unetseg.tfrecords import Example, serialize, write_shards\n"
         "rng = np.random.default_rng(0)\n"
         "examples = [Example(f'id{i}', rng.integers(0, 256, (4, 4, 3), dtype=np.uint8),\n"
         "            (rng.random((4, 4)) > 0.5).astype(np.uint8), (8, 8)) for i in range(3)]\n"
-        "write_shards(iter(examples), 3, Path(sys.argv[1]), 'train', 1)\n"
+        "write_shards(map(serialize, examples), 3, Path(sys.argv[1]), 'train', 1)\n"
     )
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
