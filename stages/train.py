@@ -3,6 +3,8 @@
 In: params base.seed, preprocess.image_size, augment.*, model.*, train.*; the TFRecords.
 Out: --model (.keras, network only); --live folder of dvclive curves and final metrics.
 Kept between runs: --backup, the state of an unfinished training, resumed by the next run.
+With train.strategy multi_worker, every worker runs this script with its own TF_CONFIG;
+the chief alone writes the outputs (see unetseg.distribute).
 """
 
 import argparse
@@ -24,7 +26,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params(args.params)
     logs = train(params, args.tfrecords, args.model, args.live, args.backup)
-    print(f"{args.model}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()))
+    print("last epoch: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()))
 
 
 if __name__ == "__main__":

@@ -33,12 +33,15 @@ def training_dataset(
     augment: Augment | None,
     count: int,
     epochs: range,
+    batches_per_epoch: int | None = None,
 ):
     """Shuffled, batched, augmented float (image, mask) pairs for `epochs`, one epoch after another.
 
     Epoch e is shuffled and augmented from (seed, e) alone, so a run resumed at epoch e
     sees exactly the batches that an uninterrupted run sees: resuming does not change
-    the result. Pass `steps_per_epoch(count, batch_size)` to `fit`.
+    the result. Pass `steps_per_epoch(count, batch_size)` to `fit`. With
+    `batches_per_epoch`, each epoch is cut or padded (by starting it over) to that many
+    batches, so that workers holding a few records more or less stay in step.
     """
     pairs = _pairs(files, count)
     epochs = epochs or range(epochs.start, epochs.start + 1)  # fit wants data even with no epoch left
@@ -53,7 +56,7 @@ def training_dataset(
                 ),
                 num_parallel_calls=AUTOTUNE,
             )
-        return ds
+        return ds if batches_per_epoch is None else ds.repeat().take(batches_per_epoch)
 
     # One dataset per epoch, seeded with Python ints, one after another.
     ds = functools.reduce(tf.data.Dataset.concatenate, (one_epoch(epoch) for epoch in epochs))

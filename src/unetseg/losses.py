@@ -21,16 +21,26 @@ def dice_coefficient(y_true, y_pred, smooth: float = 1.0):
     return (2.0 * intersection + smooth) / (ops.sum(y_true) + ops.sum(y_pred) + smooth)
 
 
+def _per_example(batch_loss, y_pred):
+    """A batch-level loss given to each example of the batch, whose mean it stays.
+
+    Keras averages a loss's per-example values and divides by the replicas under
+    tf.distribute, but passes a scalar through undivided: the gradients summed over
+    replicas would then be too large by their number.
+    """
+    return ops.broadcast_to(batch_loss, ops.shape(y_pred)[:1])
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 def dice_loss(y_true, y_pred):
-    return 1.0 - dice_coefficient(y_true, y_pred)
+    return _per_example(1.0 - dice_coefficient(y_true, y_pred), y_pred)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 def bce_dice_loss(y_true, y_pred):
     """Binary cross-entropy plus dice loss: BCE's stable gradients, dice's focus on overlap."""
     bce = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred))
-    return bce + dice_loss(y_true, y_pred)
+    return _per_example(bce + 1.0 - dice_coefficient(y_true, y_pred), y_pred)
 
 
 LOSSES = {

@@ -126,6 +126,7 @@ class Train:
     reduce_lr_factor: float = _range(gt=0, lt=1)
     mixed_precision: bool  # float16 compute on a GPU; ignored (with a note) on a CPU
     jit_compile: bool  # XLA-compile the training step
+    strategy: Literal["auto", "mirrored", "multi_worker"]  # tf.distribute; see unetseg.distribute
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from unetseg.atomic import atomic_output
 from unetseg.dataset import EPOCH_STRIDE, steps_per_epoch, training_dataset, validation_dataset
+from unetseg.distribute import Role, make_strategy, per_replica_batch, role, shards_for_pipeline
 from unetseg.errors import UnetsegError
 from unetseg.losses import get_loss, training_metrics
 from unetseg.model import build_unet
@@ -67,9 +68,10 @@ def build_model(params: Params) -> keras.Model:
     return model
 
 
-def fingerprint(params: Params, tfrecord_dir: str | Path) -> str:
+def fingerprint(params: Params, tfrecord_dir: str | Path, num_replicas: int = 1) -> str:
     """What a backup must match to be resumed: everything that shapes training, and the data."""
     shaping = {
+        "replicas": num_replicas,
         "base": [params.base.seed, params.base.deterministic],
         "image_size": params.preprocess.image_size,
         "augment": asdict(params.augment),
@@ -93,6 +95,25 @@ def prepare_backup(backup_dir: Path, expected: str) -> bool:
     backup_dir.mkdir(parents=True)
     marker.write_text(json.dumps({"fingerprint": expected}) + "\n")
     return False
+
+
+def _worker_backup(backup_dir: Path, expected: str, task: str) -> tuple[Path, bool]:
+    """A non-chief worker's own backup folder beside the chief's, started from it if resumable.
+
+    Workers must not write the chief's files; they only read them, before the first
+    epoch, which the chief cannot finish without them.
+    """
+    local = backup_dir.with_name(f"{backup_dir.name}-{task}")
+    shutil.rmtree(local, ignore_errors=True)
+    marker = backup_dir / FINGERPRINT
+    resumable = (
+        marker.exists()
+        and json.loads(marker.read_text())["fingerprint"] == expected
+        and (backup_dir / "training_metadata.json").exists()
+    )
+    if resumable:
+        shutil.copytree(backup_dir, local)
+    return local, resumable
 
 
 def _trim_history(live_dir: Path, epoch: int) -> None:
@@ -169,9 +190,10 @@ def _open_live(live_dir: Path, resume: bool):
 
 
 def _callbacks(params: Params, backup_dir: Path, live) -> list:
+    """With `live` None (a non-chief worker) nothing is logged and best weights are not kept."""
     train = params.train
     callbacks = [keras.callbacks.TerminateOnNaN(), EpochSeeds()]
-    if train.keep == "best":
+    if train.keep == "best" and live is not None:
         callbacks.append(KeepBest(backup_dir, train.monitor))
     if train.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(train.monitor, patience=train.early_stopping_patience))
@@ -183,61 +205,112 @@ def _callbacks(params: Params, backup_dir: Path, live) -> list:
         )
     # The backup comes last: an epoch that dvclive logged but the backup missed (a kill
     # in between) is trimmed from the curves and trained again on resume.
+    if live is not None:
+        callbacks.append(_live_callback(live))
     return callbacks + [
-        _live_callback(live),
         keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
     ]
+
+
+def _datasets(params: Params, tfrecord_dir, strategy, me: Role, first_epoch: int):
+    """Training and validation data, and steps per epoch, for one device or a strategy.
+
+    Under a strategy each worker's pipeline reads its own train shards and batches at
+    the per-replica size, and every pipeline's epoch has the same number of batches.
+    Every worker validates on the whole validation split in global batches: the
+    average over workers of identical numbers is the one-device number.
+    """
+    batch_size, seed = params.train.batch_size, params.base.seed
+    shuffle_buffer = batch_size * params.train.shuffle_batches
+    epochs = range(first_epoch, params.train.epochs)
+    train_files = shard_files(tfrecord_dir, TRAIN)
+    records = dict(zip(train_files, (row["records"] for row in read_manifest(tfrecord_dir)["splits"][TRAIN])))
+    validation_files = shard_files(tfrecord_dir, VALIDATION)
+    validation_count = count_records(tfrecord_dir, VALIDATION)
+    if not me.distributed:
+        count = sum(records.values())
+        return (
+            training_dataset(train_files, batch_size, shuffle_buffer, seed, params.augment, count, epochs),
+            validation_dataset(validation_files, batch_size, count=validation_count),
+            steps_per_epoch(count, batch_size),
+        )
+
+    replica_batch = per_replica_batch(batch_size, me.num_replicas)
+    local_replicas = me.num_replicas // me.num_workers
+    shares = [shards_for_pipeline(train_files, i, me.num_workers) for i in range(me.num_workers)]
+    steps = max(steps_per_epoch(sum(records[f] for f in share), replica_batch * local_replicas) for share in shares)
+
+    def train_pipeline(context: tf.distribute.InputContext):
+        share = shares[context.input_pipeline_id]
+        return training_dataset(
+            share, replica_batch, shuffle_buffer, seed + context.input_pipeline_id, params.augment,
+            sum(records[f] for f in share), epochs, batches_per_epoch=steps * local_replicas,
+        )
+
+    def validation_pipeline(context: tf.distribute.InputContext):
+        return validation_dataset(validation_files, batch_size, count=validation_count)
+
+    return (
+        strategy.distribute_datasets_from_function(train_pipeline),
+        strategy.distribute_datasets_from_function(validation_pipeline),
+        steps,
+    )
 
 
 def train(
     params: Params, tfrecord_dir: str | Path, model_path: str | Path, live_dir: str | Path, backup_dir: str | Path
 ) -> dict:
-    """Fit on the train shards, validate each epoch, save the model; return the last epoch's logs."""
+    """Fit on the train shards, validate each epoch, save the model; return the last epoch's logs.
+
+    Under a multi-worker strategy every worker runs this; the chief alone writes the
+    model, the curves and the backup that the next run resumes from.
+    """
+    strategy = make_strategy(params.train.strategy)  # before any other TensorFlow work
+    me = role(strategy)
     live_dir, backup_dir = Path(live_dir), Path(backup_dir)
     if params.base.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(params.base.seed)
-    train_files = shard_files(tfrecord_dir, TRAIN)
-    validation_files = shard_files(tfrecord_dir, VALIDATION)
-    model = build_model(params)
-    resume = prepare_backup(backup_dir, fingerprint(params, tfrecord_dir))
+    with strategy.scope():
+        model = build_model(params)
+    expected = fingerprint(params, tfrecord_dir, me.num_replicas)
+    if me.is_chief:
+        resume = prepare_backup(backup_dir, expected)
+    else:
+        backup_dir, resume = _worker_backup(backup_dir, expected, me.task)
     first_epoch = 0
     if resume:
         first_epoch = json.loads((backup_dir / "training_metadata.json").read_text())["epoch"]
         print(f"resuming from the backup in {backup_dir}: {first_epoch} epoch(s) done")
-        _trim_history(live_dir, first_epoch)
-    count, batch_size = count_records(tfrecord_dir, TRAIN), params.train.batch_size
-    train_ds = training_dataset(
-        train_files,
-        batch_size,
-        shuffle_buffer=batch_size * params.train.shuffle_batches,
-        seed=params.base.seed,
-        augment=params.augment,
-        count=count,
-        epochs=range(first_epoch, params.train.epochs),
-    )
-    validation_ds = validation_dataset(
-        validation_files, batch_size, count=count_records(tfrecord_dir, VALIDATION)
-    )
-    live = _open_live(live_dir, resume)
-    history = model.fit(
-        train_ds,
-        validation_data=validation_ds,
-        epochs=params.train.epochs,
-        steps_per_epoch=steps_per_epoch(count, batch_size),
-        callbacks=_callbacks(params, backup_dir, live),
-        shuffle=False,  # the dataset shuffles, seeded
-        verbose=2,
-    )
+        if me.is_chief:
+            _trim_history(live_dir, first_epoch)
+    train_ds, validation_ds, steps = _datasets(params, tfrecord_dir, strategy, me, first_epoch)
+    live = _open_live(live_dir, resume) if me.is_chief else None
+    try:
+        history = model.fit(
+            train_ds,
+            validation_data=validation_ds,
+            epochs=params.train.epochs,
+            steps_per_epoch=steps,
+            callbacks=_callbacks(params, backup_dir, live),
+            shuffle=False,  # the dataset shuffles, seeded
+            verbose=2 if me.is_chief else 0,
+        )
+    finally:
+        if not me.is_chief:
+            shutil.rmtree(backup_dir, ignore_errors=True)
     losses = history.history.get("loss", [])
     if any(not math.isfinite(v) for v in losses):
-        shutil.rmtree(backup_dir)
+        shutil.rmtree(backup_dir, ignore_errors=True)
         raise TrainingError(
             f"training loss became {losses[-1]} at epoch {len(losses)}: no model written "
             "(lower train.lr, or check the data)"
         )
     if params.train.keep == "best" and (backup_dir / BEST).exists():
         model.load_weights(backup_dir / BEST)
-    save_model(model, model_path)
-    shutil.rmtree(backup_dir)
+    if me.is_chief:
+        save_model(model, model_path)
+        shutil.rmtree(backup_dir)
+    else:
+        print(f"{me.task}: done; the chief writes the model and the curves")
     return {name: values[-1] for name, values in history.history.items()}

@@ -1,7 +1,6 @@
 import ast
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
