@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,17 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from unetseg.distribute import loopback_tf_configs
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tf_configs(workers: int) -> list[str]:
-    sockets = [socket.socket() for _ in range(workers)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
-    for s in sockets:
-        s.close()
-    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
 
 
 def train(work: Path, params: dict, name: str, workers: int) -> float:
@@ -42,7 +33,7 @@ def train(work: Path, params: dict, name: str, workers: int) -> float:
     command = [sys.executable, str(ROOT / "stages" / "train.py"), "--params", str(params_file),
                "--tfrecords", str(ROOT / "data" / "tfrecords"), "--model", str(work / f"{name}.keras"),
                "--live", str(work / f"live-{name}"), "--backup", str(work / f"backup-{name}")]
-    configs = tf_configs(workers) if workers > 1 else [None]
+    configs = loopback_tf_configs(workers) if workers > 1 else [None]
     start = time.perf_counter()
     processes = [
         subprocess.Popen(command, cwd=ROOT, stdout=(work / f"{name}-{i}.log").open("w"), stderr=subprocess.STDOUT,

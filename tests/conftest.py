@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +36,6 @@ def real_params() -> dict:
 def tiny_params(**overrides) -> dict:
     """The real params shrunk by TINY, then changed by `section={key: value}` overrides."""
     return merge(merge(real_params(), TINY), overrides)
-
-
-def loopback_tf_configs(workers: int) -> list[str]:
-    """TF_CONFIG for each of `workers` processes on free 127.0.0.1 ports; worker 0 is the chief."""
-    sockets = [socket.socket() for _ in range(workers)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
-    for s in sockets:
-        s.close()
-    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
 
 
 def write_yaml(path: Path, data: dict) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -124,3 +125,15 @@ def shards_for_pipeline(files: list[str], pipeline: int, num_pipelines: int) -> 
             f"set preprocess.num_shards to a multiple of {num_pipelines} (and at most the number of train images)"
         )
     return files[pipeline::num_pipelines]
+
+
+def loopback_tf_configs(workers: int) -> list[str]:
+    """TF_CONFIG for each of `workers` processes on free 127.0.0.1 ports (worker 0 the chief),
+    to try multi-worker training on one machine."""
+    sockets = [socket.socket() for _ in range(workers)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:
+        s.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]

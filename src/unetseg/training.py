@@ -212,7 +212,7 @@ def _callbacks(params: Params, backup_dir: Path, live) -> list:
     ]
 
 
-def _datasets(params: Params, tfrecord_dir, strategy, me: Role, first_epoch: int):
+def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strategy, me: Role, first_epoch: int):
     """Training and validation data, and steps per epoch, for one device or a strategy.
 
     Under a strategy each worker's pipeline reads its own train shards and batches at
@@ -223,9 +223,7 @@ def _datasets(params: Params, tfrecord_dir, strategy, me: Role, first_epoch: int
     batch_size, seed = params.train.batch_size, params.base.seed
     shuffle_buffer = batch_size * params.train.shuffle_batches
     epochs = range(first_epoch, params.train.epochs)
-    train_files = shard_files(tfrecord_dir, TRAIN)
     records = dict(zip(train_files, (row["records"] for row in read_manifest(tfrecord_dir)["splits"][TRAIN])))
-    validation_files = shard_files(tfrecord_dir, VALIDATION)
     validation_count = count_records(tfrecord_dir, VALIDATION)
     if not me.distributed:
         count = sum(records.values())
@@ -268,6 +266,8 @@ def train(
     strategy = make_strategy(params.train.strategy)  # before any other TensorFlow work
     me = role(strategy)
     live_dir, backup_dir = Path(live_dir), Path(backup_dir)
+    train_files = shard_files(tfrecord_dir, TRAIN)  # counts and checksums, before any work
+    validation_files = shard_files(tfrecord_dir, VALIDATION)
     if params.base.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(params.base.seed)
@@ -284,7 +284,9 @@ def train(
         print(f"resuming from the backup in {backup_dir}: {first_epoch} epoch(s) done")
         if me.is_chief:
             _trim_history(live_dir, first_epoch)
-    train_ds, validation_ds, steps = _datasets(params, tfrecord_dir, strategy, me, first_epoch)
+    train_ds, validation_ds, steps = _datasets(
+        params, tfrecord_dir, train_files, validation_files, strategy, me, first_epoch
+    )
     live = _open_live(live_dir, resume) if me.is_chief else None
     try:
         history = model.fit(

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from conftest import loopback_tf_configs, tiny_params
+from conftest import tiny_params
 from dvcrepo import env_for, make_repo, set_param, sh, stages_run
+from unetseg.distribute import loopback_tf_configs
 
 pytestmark = pytest.mark.slow
 

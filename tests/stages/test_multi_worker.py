@@ -10,7 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import ROOT, loopback_tf_configs, tiny_params, write_yaml
+from conftest import ROOT, tiny_params, write_yaml
+from unetseg.distribute import loopback_tf_configs
 
 TIMEOUT = 300  # seconds for a whole two-worker run; a hung collective fails the test, not CI
 
