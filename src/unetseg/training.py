@@ -93,7 +93,8 @@ def prepare_backup(backup_dir: Path, expected: str) -> bool:
             print(f"warning: {backup_dir}: backup made with other params or data, discarded", file=sys.stderr)
         shutil.rmtree(backup_dir)
     backup_dir.mkdir(parents=True)
-    marker.write_text(json.dumps({"fingerprint": expected}) + "\n")
+    with atomic_output(marker) as temporary:  # other workers may be reading it
+        temporary.write_text(json.dumps({"fingerprint": expected}) + "\n")
     return False
 
 
