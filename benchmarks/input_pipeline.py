@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from unetseg.dataset import steps_per_epoch, training_dataset
 from unetseg.params import load_params
-from unetseg.splitting import TRAIN, read_pairs
+from unetseg.pairs_table import TRAIN, read_pairs
 from unetseg.tfrecords import count_records, parse_example, shard_files
 from unetseg.training import build_model
 

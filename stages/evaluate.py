@@ -1,6 +1,6 @@
 """Score the model on the validation split, at the model's and the original resolution.
 
-In: params inference.*, evaluate.*; the model; the TFRecords; the pairs table and its masks.
+In: params inference.*, evaluate.*, data.* (the mask rules); the model; the TFRecords; the pairs table and its masks.
 Out: --metrics JSON (see unetseg.metrics and the README for what each number is);
 --per-image CSV; --plots folder of curves (CSV); --gallery PNG of the worst and best images.
 """
@@ -27,7 +27,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params(args.params)
     evaluation = evaluate_model(
-        args.model, args.tfrecords, args.pairs, params.inference, params.evaluate.gallery_size
+        args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate.gallery_size
     )
     write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery)
     print(f"{args.metrics}: " + ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()))

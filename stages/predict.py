@@ -1,15 +1,15 @@
 """Predict masks for the validation images, at each image's original size, and a montage.
 
-In: params inference.*, predict.*; the model; the pairs table and its files.
-Out: --out folder with masks/<id>.png (0/255) and overlays/<id>.jpg; --montage PNG, rows of
-mask | image | prediction at the model's size.
+In: params inference.*, predict.*, data.* (the file rules); the model; the pairs table and its files.
+Out: --out folder with masks/<stem>.png (0/255) and overlays/<stem>.jpg, named after each
+image file; --montage PNG, rows of mask | image | prediction at the model's size.
 """
 
 import argparse
 import sys
 
 from unetseg.errors import reports_errors
-from unetseg.inference import predict_validation
+from unetseg.prediction import predict_validation
 from unetseg.params import load_params
 
 
@@ -24,7 +24,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params(args.params)
     count = predict_validation(
-        args.model, args.pairs, args.out, args.montage, params.inference, params.predict.montage_rows
+        args.model, args.pairs, args.out, args.montage, params.inference, params.data, params.predict.montage_rows
     )
     print(f"{args.out}: {count} masks; {args.montage}")
 

@@ -11,7 +11,7 @@ from unetseg.atomic import atomic_output
 from unetseg.errors import reports_errors
 from unetseg.params import load_params
 from unetseg.preprocessing import write_tfrecords
-from unetseg.splitting import read_pairs
+from unetseg.pairs_table import read_pairs
 
 
 @reports_errors

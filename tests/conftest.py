@@ -30,7 +30,9 @@ def merge(base: dict, overrides: dict) -> dict:
 
 
 def real_params() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+    from unetseg.params import read_yaml
+
+    return read_yaml(ROOT / "params.yaml")
 
 
 def tiny_params(**overrides) -> dict:

@@ -16,7 +16,7 @@ BINS = 64
 
 
 def _histograms(images: np.ndarray, masks: np.ndarray):
-    """Per-image histograms of grey level for foreground and background pixels."""
+    """Per-image histograms of grey level for foreground and background pixels of one batch."""
     grey = images.mean(axis=-1).reshape(len(images), -1)
     bins = np.minimum((grey * BINS).astype(int), BINS - 1)
     fg = masks.reshape(len(masks), -1).astype(bool)
@@ -45,7 +45,21 @@ def empty_dice(masks: np.ndarray) -> float:
     return float((masks.reshape(len(masks), -1).sum(1) == 0).mean())
 
 
-def brightness_dice(train_images, train_masks, images, masks) -> float:
-    """Validation dice of the best fixed grey-level threshold found on the training images."""
-    direction, threshold = np.unravel_index(np.argmax(_dice_table(*_histograms(train_images, train_masks))), (2, BINS + 1))
-    return float(_dice_table(*_histograms(images, masks))[direction, threshold])
+def grey_histograms(batches) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image (foreground, background) grey-level histograms of (images, masks) batches.
+
+    Accumulated batch by batch: memory grows by 2 x BINS counts an image, never by
+    the images themselves (a whole Carvana training split would not fit).
+    """
+    parts = [_histograms(images, masks) for images, masks in batches]
+    if not parts:
+        return np.zeros((0, BINS), np.int64), np.zeros((0, BINS), np.int64)
+    return np.concatenate([fg for fg, _ in parts]), np.concatenate([bg for _, bg in parts])
+
+
+def brightness_dice(train_histograms, validation_histograms) -> float:
+    """Validation dice of the best fixed grey-level threshold found on the training images
+    (each argument a `grey_histograms` result)."""
+    best = np.argmax(_dice_table(*train_histograms))
+    direction, threshold = np.unravel_index(best, (2, BINS + 1))
+    return float(_dice_table(*validation_histograms)[direction, threshold])

@@ -8,46 +8,15 @@ sizes, and describes the masks' foreground fractions and non-binary pixels.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
 from unetseg.errors import DataError
-from unetseg.imaging import Decoded, read_image, read_mask, resize_mask_nearest
+from unetseg.imaging import load_pair
 from unetseg.pairing import find_pairs
-from unetseg.params import Data
-
-
-@dataclass(frozen=True)
-class PairReading:
-    image: np.ndarray
-    mask: np.ndarray
-    image_info: Decoded
-    mask_info: Decoded
-    nonbinary: int
-
-
-def load_pair(image_path, mask_path, data: Data, reduce_to=None) -> PairReading:
-    """An image and its mask decoded by the stated rules; their sizes must agree
-    (or, with `data.resize_masks`, the mask is resized to the image, nearest neighbour).
-
-    With `reduce_to`, a large JPEG may come back smaller (decoded at reduced scale);
-    `image_info.size` is always its full size.
-    """
-    image, image_info = read_image(image_path, data.max_pixels, with_info=True, reduce_to=reduce_to)
-    reading = read_mask(mask_path, data.max_pixels, data.max_nonbinary_fraction)
-    mask, (height, width) = reading.mask, image_info.size
-    if mask.shape != (height, width):
-        if not data.resize_masks:
-            raise DataError(
-                f"{image_path} is {width}x{height} but its mask {mask_path} is "
-                f"{mask.shape[1]}x{mask.shape[0]} (width x height); data.resize_masks: true resizes masks"
-            )
-        mask = resize_mask_nearest(mask, (height, width))
-    return PairReading(image, mask, image_info, reading.info, reading.nonbinary)
+from unetseg.params import Data, worker_count
 
 
 def _check_pair(job) -> dict:
@@ -63,10 +32,6 @@ def _check_pair(job) -> dict:
         "nonbinary": pair.nonbinary,
         "pixels": int(pair.mask.size),
     }
-
-
-def worker_count(workers: int) -> int:
-    return workers or os.cpu_count() or 1
 
 
 def check_pairs(pairs, data: Data, workers: int = 0) -> tuple[dict, list[str]]:

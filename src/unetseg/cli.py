@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from unetseg.errors import reports_errors
+from unetseg.params import Base, Data, Inference, argument
 
 
 def _preset(args) -> int:
@@ -23,10 +24,9 @@ def _check_data(args) -> int:
 
     from unetseg.atomic import atomic_output
     from unetseg.checking import check_data
-    from unetseg.params import Data
 
     data = Data(str(args.images_dir), str(args.masks_dir), args.mask_pattern, args.id_pattern,
-                args.max_pixels, args.max_nonbinary_fraction, args.resize_masks)
+                args.max_pixels, args.max_nonbinary_fraction, args.resize_masks)  # checked as params are
     _, summary, problems = check_data(args.images_dir, args.masks_dir, data, args.workers)
     text = json.dumps(summary, indent=2)
     if args.summary:
@@ -42,10 +42,9 @@ def _check_data(args) -> int:
 
 
 def _predict(args) -> int:
-    from unetseg.inference import predict_folder
-    from unetseg.params import Inference
+    from unetseg.prediction import predict_folder
 
-    inference = Inference(args.threshold, args.tta_flip, args.largest_component)
+    inference = Inference(args.threshold, args.tta_flip, args.largest_component)  # checked as params are
     problems = predict_folder(
         args.model, args.input_dir, args.output_dir, inference, rle_path=args.rle,
         keep_going=args.keep_going, overlays=not args.no_overlays,
@@ -73,22 +72,23 @@ def main(argv=None) -> int:
     check.add_argument("masks_dir")
     check.add_argument("--mask-pattern", default="{stem}_mask.gif", help="mask name for image <stem>.<ext>")
     check.add_argument("--id-pattern", default="", help="regex whose first group is {id} in the mask pattern")
-    check.add_argument("--max-pixels", type=int, default=100_000_000)
-    check.add_argument("--max-nonbinary-fraction", type=float, default=0.05)
+    check.add_argument("--max-pixels", type=argument(Data, "max_pixels"), default=100_000_000)
+    check.add_argument("--max-nonbinary-fraction", type=argument(Data, "max_nonbinary_fraction"), default=0.05)
     check.add_argument("--resize-masks", action="store_true", help="resize masks of another size (nearest)")
-    check.add_argument("--workers", type=int, default=0, help="decoding processes; 0: one per core")
+    check.add_argument("--workers", type=argument(Base, "workers"), default=0, help="decoding processes; 0: one per core")
     check.add_argument("--summary", metavar="JSON", help="also write the summary to this file")
     check.set_defaults(run=_check_data)
     predict = commands.add_parser(
         "predict", help="masks for every image of a folder, at each image's size",
         description="Write OUTPUT_DIR/masks/<stem>.png (0/255) and OUTPUT_DIR/overlays/<stem>.jpg "
-        "for every image in INPUT_DIR. An unreadable file stops the run, or with --keep-going is "
-        "skipped and listed; either way the exit status is then 1.",
+        "for every image in INPUT_DIR (two images with one stem, a.jpg and a.png, are refused). "
+        "An unreadable file stops the run, or with --keep-going is skipped and listed; either way "
+        "the exit status is then 1.",
     )
     predict.add_argument("model", help="a .keras file written by the train stage")
     predict.add_argument("input_dir")
     predict.add_argument("output_dir")
-    predict.add_argument("--threshold", type=float, default=0.5, help="foreground above this probability")
+    predict.add_argument("--threshold", type=argument(Inference, "threshold"), default=0.5, help="foreground above this probability")
     predict.add_argument("--tta-flip", action="store_true", help="average with the mirror image's prediction")
     predict.add_argument("--largest-component", action="store_true", help="keep only the largest region")
     predict.add_argument("--rle", metavar="CSV", help="also write a Kaggle Carvana submission (img,rle_mask)")

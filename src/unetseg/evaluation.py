@@ -13,7 +13,7 @@ import pandas as pd
 from unetseg import baselines
 from unetseg.atomic import atomic_output
 from unetseg.dataset import records_dataset
-from unetseg.imaging import read_mask
+from unetseg.imaging import read_truth
 from unetseg.inference import binarize, mask_at, probabilities
 from unetseg.metrics import (
     confusion_counts,
@@ -26,9 +26,9 @@ from unetseg.metrics import (
     threshold_curve,
 )
 from unetseg.modelio import load_model
-from unetseg.params import Inference
+from unetseg.pairs_table import TRAIN, VALIDATION, read_pairs
+from unetseg.params import Data, Inference
 from unetseg.plots import gallery
-from unetseg.splitting import TRAIN, VALIDATION, read_pairs
 from unetseg.tfrecords import shard_files
 
 BATCH = 16
@@ -43,20 +43,20 @@ class Evaluation:
     gallery: object  # PIL image
 
 
-def _arrays(files):
-    """All (images float, masks bool, ids) of some shards, in file order."""
-    images, masks, ids = [], [], []
-    for image, mask, id_, _ in records_dataset(files, BATCH):
-        images.append(image.numpy())
-        masks.append(mask.numpy()[..., 0].astype(bool))
-        ids.extend(i.decode() for i in id_.numpy())
-    return np.concatenate(images), np.concatenate(masks), ids
+def _batches(files):
+    """(images float, masks bool, ids, original sizes) batches of some shards, in file order."""
+    for image, mask, id_, size in records_dataset(files, BATCH):
+        yield image.numpy(), mask.numpy()[..., 0].astype(bool), [i.decode() for i in id_.numpy()], size.numpy()
 
 
-def evaluate_model(model_path, tfrecord_dir, pairs_path, inference: Inference, gallery_size: int) -> Evaluation:
+def evaluate_model(
+    model_path, tfrecord_dir, pairs_path, inference: Inference, data: Data, gallery_size: int
+) -> Evaluation:
     """Metrics (unetseg.metrics's definitions), per-image table, curves and gallery of the validation split."""
     model = load_model(model_path)
-    images, masks, ids = _arrays(shard_files(tfrecord_dir, VALIDATION))
+    batches = list(_batches(shard_files(tfrecord_dir, VALIDATION)))
+    images, masks = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+    ids, sizes = [i for b in batches for i in b[2]], np.concatenate([b[3] for b in batches])
     p = np.concatenate(
         [probabilities(model, images[i : i + BATCH], inference.tta_flip) for i in range(0, len(images), BATCH)]
     )
@@ -65,26 +65,29 @@ def evaluate_model(model_path, tfrecord_dir, pairs_path, inference: Inference, g
     metrics = summarize(counts)
     metrics.update(distribution(per_image_dice(counts), "dice"))
 
-    # At each image's original size, against the original mask file (as Kaggle scored Carvana).
-    mask_files = read_pairs(pairs_path).set_index("id")["mask"]
+    # At each image's original size, against its mask file read by the data rules (as Kaggle scored Carvana).
+    pairs = read_pairs(pairs_path).set_index("id")
     original = []
-    for id_, pi in zip(ids, p):
-        truth = read_mask(mask_files[id_]).mask
+    for id_, pi, size in zip(ids, p, sizes):
+        truth = read_truth(pairs.at[id_, "mask"], tuple(size), data, pairs.at[id_, "image"]).mask
         original.append(confusion_counts(truth[None], mask_at(pi, truth.shape, inference)[None]))
     original = merge_counts(original)
     metrics.update({f"original_{k}": v for k, v in summarize(original).items()})
 
-    train_images, train_masks, _ = _arrays(shard_files(tfrecord_dir, TRAIN))
+    train_batches = ((b[0], b[1]) for b in _batches(shard_files(tfrecord_dir, TRAIN)))
     metrics["baseline_empty_dice"] = baselines.empty_dice(masks)
-    metrics["baseline_brightness_dice"] = baselines.brightness_dice(train_images, train_masks, images, masks)
+    metrics["baseline_brightness_dice"] = baselines.brightness_dice(
+        baselines.grey_histograms(train_batches), baselines.grey_histograms([(images, masks)])
+    )
     metrics["images"] = len(ids)
 
     per_image = per_image_table(ids, counts)
+    per_image.insert(1, "group", [pairs.at[i, "group"] for i in ids])
     per_image["original_dice"] = per_image_dice(original)
     order = np.argsort(per_image["dice"].to_numpy(), kind="stable")
     shown = list(order[:gallery_size]) + [i for i in order[::-1][:gallery_size] if i not in order[:gallery_size]]
     curves = {
-        "dice_vs_threshold": threshold_curve(p, masks, THRESHOLDS),
+        "dice_vs_threshold": threshold_curve(p, masks, THRESHOLDS, lambda pi, t: binarize(pi, inference, t)),
         "precision_recall": precision_recall_curve(p, masks),
         "dice_sorted": pd.DataFrame({"rank": np.arange(len(order)), "dice": per_image["dice"].to_numpy()[order]}),
     }

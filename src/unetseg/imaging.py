@@ -19,8 +19,11 @@ Masks become {0,1} uint8:
   two grey levels, the lower is background and the higher foreground ({0,1},
   {0,255}, {0,128} alike); with more, if all levels are small integers (< 32) the
   file is a label map with more than two classes: an error; otherwise (JPEG noise,
-  antialiased edges) foreground is above half the full scale, and the pixels not
-  exactly 0 or full scale are counted as non-binary.
+  antialiased edges) foreground is above half the full scale, and the pixels that
+  are genuinely ambiguous, more than a quarter of the full scale away from both
+  black and white (between 25 % and 75 % of it), are counted as non-binary: the
+  ringing that every JPEG edge has stays near one level, a grey or blurred picture
+  does not.
 - RGB with more than two colours: an error.
 
 The EXIF orientation tag is applied to images and masks alike, so they turn together.
@@ -28,13 +31,14 @@ The EXIF orientation tag is applied to images and masks alike, so they turn toge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from unetseg.errors import DataError
+from unetseg.params import Data
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff"}
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -44,6 +48,16 @@ EXIF_ORIENTATION = 0x0112
 COLOUR_FRACTION = 0.01  # more pixels than this with channels apart: a colour mask
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
+
+
+def visible_files(folder: Path) -> list[Path]:
+    """The files of a folder in name order, hidden ones (".DS_Store", "._x.jpg") left out."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files of a folder, by extension, in name order."""
+    return [p for p in visible_files(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
 
 
 @dataclass(frozen=True)
@@ -145,7 +159,7 @@ def _grey_mask(path: Path, grey: np.ndarray, full: int) -> tuple[np.ndarray, int
             f"{path}: mask has {levels.size} classes (values {', '.join(map(str, levels[:8]))}"
             f"{'…' if levels.size > 8 else ''}) but the model is binary"
         )
-    nonbinary = int(np.count_nonzero((grey != 0) & (grey != full)))
+    nonbinary = int(np.count_nonzero((grey > full / 4) & (grey < full * 3 / 4)))
     return (grey > full / 2).astype(np.uint8), nonbinary
 
 
@@ -232,3 +246,49 @@ def resize_probabilities(values: np.ndarray, size: tuple[int, int]) -> np.ndarra
     if values.shape[:2] == (height, width):
         return values.astype(np.float32)
     return np.asarray(Image.fromarray(values.astype(np.float32)).resize((width, height), Image.BILINEAR))
+
+
+def model_input(path: str | Path, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS):
+    """(image, info): a file as the model sees it, RGB uint8 at `size`, and what was read.
+
+    The one rule for training (preprocess) and use (evaluate, predict, the CLI): a
+    large JPEG is decoded at reduced scale, then resized, so the model is never
+    served pixels other than those it was trained on.
+    """
+    image, info = read_image(path, max_pixels, with_info=True, reduce_to=size)
+    return resize_image(image, size), info
+
+
+def read_truth(mask_path, image_size: tuple[int, int], data: Data, image_path=None) -> MaskReading:
+    """The mask of an image of `image_size` (height, width) by the data rules, wherever a truth mask is read.
+
+    Sizes must agree, unless `data.resize_masks`: then the mask is resized to its
+    image by nearest neighbour.
+    """
+    reading = read_mask(mask_path, data.max_pixels, data.max_nonbinary_fraction)
+    height, width = image_size
+    if reading.mask.shape != (height, width):
+        if not data.resize_masks:
+            raise DataError(
+                f"{image_path or 'its image'} is {width}x{height} but its mask {mask_path} is "
+                f"{reading.mask.shape[1]}x{reading.mask.shape[0]} (width x height); "
+                "data.resize_masks: true resizes masks"
+            )
+        reading = replace(reading, mask=resize_mask_nearest(reading.mask, (height, width)))
+    return reading
+
+
+@dataclass(frozen=True)
+class PairReading:
+    image: np.ndarray
+    mask: np.ndarray
+    image_info: Decoded
+    mask_info: Decoded
+    nonbinary: int
+
+
+def load_pair(image_path, mask_path, data: Data) -> PairReading:
+    """An image, fully decoded, and its mask (`read_truth`): what the data check reads."""
+    image, image_info = read_image(image_path, data.max_pixels, with_info=True)
+    reading = read_truth(mask_path, image_info.size, data, image_path)
+    return PairReading(image, reading.mask, image_info, reading.info, reading.nonbinary)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -60,8 +61,46 @@ def _renumber_shared_objects(config):
     return config
 
 
+def _float32_policies(node):
+    """A config tree with every dtype policy (e.g. mixed_float16) replaced by plain float32."""
+    if isinstance(node, dict):
+        if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(node.get("config"), dict):
+            return {**node, "config": {**node["config"], "name": "float32"}}
+        return {key: _float32_policies(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_float32_policies(value) for value in node]
+    return node
+
+
+@contextmanager
+def float32_policy():
+    """Build layers in float32 whatever global policy a training in this process set."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_network(model: keras.Model) -> keras.Model:
+    """The network alone, computing in float32 whatever policy it was trained under.
+
+    Mixed precision is a training device's choice: a saved model run by evaluate or
+    predict on a CPU must not compute in float16.
+    """
+    network = keras.Model(model.inputs, model.outputs, name=model.name)
+    if all(layer.dtype_policy.name == "float32" for layer in network.layers):
+        return network
+    with float32_policy():
+        copy = keras.Model.from_config(_float32_policies(network.get_config()))
+    copy.set_weights(network.get_weights())
+    return copy
+
+
 def save_model(model: keras.Model, path: str | Path) -> None:
-    """Save the network alone (no optimizer, loss or metrics), byte-reproducibly, then rename it into place.
+    """Save the network alone (no optimizer, loss or metrics), in float32, byte-reproducibly, then
+    rename it into place.
 
     Without a compile config the file holds only built-in layers, so plain
     `keras.saving.load_model` reads it in safe mode, on any backend, without unetseg.
@@ -69,7 +108,7 @@ def save_model(model: keras.Model, path: str | Path) -> None:
     are replaced by fixed values, so the same weights give the same bytes, in any
     process, and DVC sees no change where there is none.
     """
-    inference = keras.Model(model.inputs, model.outputs, name=model.name)
+    inference = float32_network(model)
     with atomic_output(path) as temporary:
         inference.save(temporary)
         with zipfile.ZipFile(temporary) as archive:
@@ -92,6 +131,7 @@ def load_model(path: str | Path) -> keras.Model:
         raise DataError(f"{path}: model file not found; run the train stage")
     check_model_file(path)
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        with float32_policy():
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
     except (ValueError, TypeError, OSError, KeyError) as error:
         raise DataError(f"{path}: cannot load model: {error}") from None

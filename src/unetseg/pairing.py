@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unetseg.errors import DataError
-from unetseg.imaging import IMAGE_SUFFIXES
+from unetseg.imaging import IMAGE_SUFFIXES, list_images, visible_files
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,6 @@ class Pair:
     id: str
     image: Path
     mask: Path
-
-
-def _visible_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def _listing(title: str, lines: list[str]) -> str:
@@ -43,8 +39,8 @@ def find_pairs(images_dir, masks_dir, mask_pattern: str, id_pattern: str = "") -
         if not folder.is_dir():
             raise DataError(f"{folder}: {what} folder not found (data.{what}_dir)")
     id_regex = re.compile(id_pattern) if id_pattern else None
-    mask_files = {p.name: p for p in _visible_files(masks_dir)}
-    images = [p for p in _visible_files(images_dir) if p.suffix.lower() in IMAGE_SUFFIXES]
+    mask_files = {p.name: p for p in visible_files(masks_dir)}
+    images = list_images(images_dir)
 
     expected = {}  # image -> (id, mask name pattern)
     no_id = []

@@ -1,20 +1,24 @@
 """Typed, validated params: one frozen dataclass per params.yaml section, loaded once.
 
-Every problem names the file and the key: an unknown or missing key, a wrong type
-(PyYAML reads `1e-5` as a string: write `1.0e-5`), a value out of range, an image
-size the model cannot halve `num_layers` times.
+Every section checks itself when it is built, wherever that happens (the params
+file, the `unetseg` command, a test), and every problem names the key: an unknown
+or missing key, a wrong type, a value out of range, options that cannot work
+together. The file is read as DVC reads it (YAML 1.2: `1e-3` is a float, `yes` a
+string), so the two never disagree about a value.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import os
 import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from unetseg.errors import UnetsegError
 
@@ -27,31 +31,60 @@ def _range(**bounds):
     return field(metadata=bounds)
 
 
+class _Section:
+    """Checks every field's type and range, and then the section's own rules, on construction."""
+
+    SECTION: ClassVar[str] = ""
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            key = f"{self.SECTION}.{f.name}"
+            value = _convert(getattr(self, f.name), hints[f.name], key)
+            _check_range(value, f.metadata, key)
+            object.__setattr__(self, f.name, value)  # ints as floats, lists as tuples
+        self.check()
+
+    def check(self) -> None:
+        """Rules between the section's own keys."""
+
+    def key(self, name: str) -> str:
+        return f"{self.SECTION}.{name}"
+
+
 @dataclass(frozen=True)
-class Base:
+class Base(_Section):
+    SECTION = "base"
     seed: int = _range(ge=0)
     deterministic: bool  # bit-identical reruns on CPU (TensorFlow op determinism)
     workers: int = _range(ge=0)  # processes that decode files; 0: one per CPU core
 
 
+def worker_count(workers: int) -> int:
+    """The processes that `base.workers` asks for: 0 means one per CPU core."""
+    return workers or os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
-class Generate:
+class Generate(_Section):
     """The embedded default sample (see unetseg.synthetic)."""
 
+    SECTION = "generate"
     num_objects: int = _range(ge=1)
     views_per_object: int = _range(ge=1)
     height: int = _range(ge=16)
     width: int = _range(ge=16)
     jpeg_quality: tuple[int, int] = _range(ge=1, le=100)
 
-    def __post_init__(self):
-        _ordered(self.jpeg_quality, "jpeg_quality")
+    def check(self):
+        _ordered(self.jpeg_quality, self.key("jpeg_quality"))
 
 
 @dataclass(frozen=True)
-class Data:
+class Data(_Section):
     """Where the data is, how files pair, and what counts as a usable file (unetseg.imaging)."""
 
+    SECTION = "data"
     images_dir: str
     masks_dir: str
     mask_pattern: str
@@ -60,51 +93,56 @@ class Data:
     max_nonbinary_fraction: float = _range(ge=0, le=1)
     resize_masks: bool
 
-    def __post_init__(self):
+    def check(self):
+        key = self.key("mask_pattern")
         if "{stem}" not in self.mask_pattern and "{id}" not in self.mask_pattern:
-            raise ParamsError(f"mask_pattern: must contain '{{stem}}' or '{{id}}', got {self.mask_pattern!r}")
+            raise ParamsError(f"{key}: must contain '{{stem}}' or '{{id}}', got {self.mask_pattern!r}")
         try:
             self.mask_pattern.format(stem="x", id="x")
         except (KeyError, IndexError, ValueError) as error:
             raise ParamsError(
-                f"mask_pattern: {self.mask_pattern!r} is not a valid pattern ({error!r}); "
+                f"{key}: {self.mask_pattern!r} is not a valid pattern ({error!r}); "
                 "the only fields allowed are {stem} and {id}"
             ) from None
-        _check_group_regex(self.id_pattern, "id_pattern")
+        _check_group_regex(self.id_pattern, self.key("id_pattern"))
 
 
 @dataclass(frozen=True)
-class Split:
+class Split(_Section):
+    SECTION = "split"
     val_fraction: float = _range(gt=0, lt=1)
     group_pattern: str
 
-    def __post_init__(self):
-        _check_group_regex(self.group_pattern, "group_pattern")
+    def check(self):
+        _check_group_regex(self.group_pattern, self.key("group_pattern"))
 
 
 @dataclass(frozen=True)
-class Preprocess:
+class Preprocess(_Section):
+    SECTION = "preprocess"
     image_size: tuple[int, int] = _range(ge=1)  # height, width
     num_shards: int = _range(ge=1)
 
 
 @dataclass(frozen=True)
-class Augment:
+class Augment(_Section):
     """Training-only augmentation; the seed's values are brightness 0.3, contrast and
     saturation (0.5, 0.7), no flip."""
 
+    SECTION = "augment"
     brightness_max_delta: float = _range(ge=0, le=1)
     contrast_range: tuple[float, float] = _range(gt=0)
     saturation_range: tuple[float, float] = _range(ge=0)
     flip_horizontal: bool
 
-    def __post_init__(self):
-        _ordered(self.contrast_range, "contrast_range")
-        _ordered(self.saturation_range, "saturation_range")
+    def check(self):
+        _ordered(self.contrast_range, self.key("contrast_range"))
+        _ordered(self.saturation_range, self.key("saturation_range"))
 
 
 @dataclass(frozen=True)
-class Model:
+class Model(_Section):
+    SECTION = "model"
     filters: int = _range(ge=1)
     num_layers: int = _range(ge=1, le=8)
     dropout: float = _range(ge=0, lt=1)
@@ -112,7 +150,8 @@ class Model:
 
 
 @dataclass(frozen=True)
-class Train:
+class Train(_Section):
+    SECTION = "train"
     epochs: int = _range(ge=1)
     batch_size: int = _range(ge=1)
     optimizer: Literal["adam", "rmsprop"]
@@ -128,23 +167,41 @@ class Train:
     jit_compile: bool  # XLA-compile the training step
     strategy: Literal["auto", "mirrored", "multi_worker"]  # tf.distribute; see unetseg.distribute
 
+    def check(self):
+        """Refuse patience settings that can never take effect."""
+        stop, reduce = self.early_stopping_patience, self.reduce_lr_patience
+        for name, patience in (("early_stopping_patience", stop), ("reduce_lr_patience", reduce)):
+            if patience >= self.epochs:
+                raise ParamsError(
+                    f"{self.key(name)} {patience} with {self.key('epochs')} {self.epochs}: "
+                    "the patience must be below the number of epochs to ever take effect (0: off)"
+                )
+        if stop and reduce >= stop:
+            raise ParamsError(
+                f"{self.key('reduce_lr_patience')} {reduce} with {self.key('early_stopping_patience')} {stop}: "
+                "training would stop before the learning rate is ever reduced; make it smaller, or 0 (off)"
+            )
+
 
 @dataclass(frozen=True)
-class Inference:
+class Inference(_Section):
     """How probabilities become masks, in evaluate and predict alike."""
 
+    SECTION = "inference"
     threshold: float = _range(gt=0, lt=1)
     tta_flip: bool  # average with the mirror image's prediction
     largest_component: bool  # keep only the largest connected region
 
 
 @dataclass(frozen=True)
-class Evaluate:
+class Evaluate(_Section):
+    SECTION = "evaluate"
     gallery_size: int = _range(ge=1)  # worst and best validation images shown
 
 
 @dataclass(frozen=True)
-class Predict:
+class Predict(_Section):
+    SECTION = "predict"
     montage_rows: int = _range(ge=1)
 
 
@@ -163,6 +220,10 @@ class Params:
     predict: Predict
 
     def __post_init__(self):
+        hints = typing.get_type_hints(Params)
+        for f in dataclasses.fields(self):
+            if not isinstance(getattr(self, f.name), hints[f.name]):
+                raise ParamsError(f"{f.name}: must be a {hints[f.name].__name__} section")
         factor = 2**self.model.num_layers
         height, width = self.preprocess.image_size
         if height % factor or width % factor:
@@ -203,7 +264,7 @@ def _convert(value, hint, key: str):
         return value
     if origin is tuple:
         items = typing.get_args(hint)
-        if not isinstance(value, list) or len(value) != len(items):
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
             raise ParamsError(f"{key}: must be a list of {len(items)} values, got {value!r}")
         return tuple(_convert(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
     if hint is bool:
@@ -216,10 +277,7 @@ def _convert(value, hint, key: str):
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            hint_text = ""
-            if isinstance(value, str):
-                hint_text = " (PyYAML reads 1e-5 as a string: write 1.0e-5)"
-            raise ParamsError(f"{key}: must be a number, got {_describe(value)}{hint_text}")
+            raise ParamsError(f"{key}: must be a number, got {_describe(value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
@@ -244,6 +302,7 @@ def _check_range(value, bounds: dict, key: str):
 
 
 def _build(cls, raw, key: str):
+    """A section (or the whole Params) from a mapping; unknown and missing keys named together."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{key or 'params'}: must be a mapping of keys to values, got {_describe(raw)}")
     hints = typing.get_type_hints(cls)
@@ -254,37 +313,52 @@ def _build(cls, raw, key: str):
         dotted = (lambda n: f"{key}.{n}") if key else str
         parts = []
         if unknown:
-            parts.append(f"unknown {', '.join(map(dotted, unknown))}")
+            parts.append(f"unknown {', '.join(map(dotted, map(str, unknown)))}")
         if missing:
             parts.append(f"missing {', '.join(map(dotted, missing))}")
         raise ParamsError(f"{'; '.join(parts)} (allowed: {', '.join(names)})")
-    values = {}
-    for f in dataclasses.fields(cls):
-        sub_key = f"{key}.{f.name}" if key else f.name
-        if dataclasses.is_dataclass(hints[f.name]):
-            values[f.name] = _build(hints[f.name], raw[f.name], sub_key)
-        else:
-            values[f.name] = _convert(raw[f.name], hints[f.name], sub_key)
-            _check_range(values[f.name], f.metadata, sub_key)
-    try:
-        return cls(**values)
-    except ParamsError as error:
-        prefix = f"{key}." if key else ""
-        raise ParamsError(f"{prefix}{error}") from None
+    values = {
+        name: _build(hints[name], raw[name], name) if dataclasses.is_dataclass(hints[name]) else raw[name]
+        for name in names
+    }
+    return cls(**values)
 
 
 def params_from_dict(raw) -> Params:
     return _build(Params, raw, "")
 
 
+def argument(cls, name: str):
+    """An argparse `type` that checks a command-line option by the rule of params key `cls.name`."""
+    hint = typing.get_type_hints(cls)[name]
+    (bounds,) = [f.metadata for f in dataclasses.fields(cls) if f.name == name]
+    key = f"{cls.SECTION}.{name}"
+
+    def parse(text: str):
+        try:
+            value = hint(text)
+            _check_range(value, bounds, key)
+        except ValueError as error:  # argparse shows an ArgumentTypeError's message as it is
+            raise argparse.ArgumentTypeError(str(error) if isinstance(error, ParamsError) else
+                                             f"{key}: must be {hint.__name__}, got {text!r}") from None
+        return value
+
+    return parse
+
+
+def read_yaml(path: str | Path):
+    """A YAML file as DVC reads it (YAML 1.2, plain dicts and lists)."""
+    return YAML(typ="safe", pure=True).load(Path(path).read_text())
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate a params file; every error message starts with its path."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path)
     except OSError as error:
         raise ParamsError(f"{path}: cannot read params ({error.strerror})") from None
-    except yaml.YAMLError as error:
+    except YAMLError as error:
         raise ParamsError(f"{path}: not valid YAML ({error})") from None
     try:
         return params_from_dict(raw)

@@ -37,12 +37,18 @@ def montage(rows: list[tuple[np.ndarray, ...]]) -> Image.Image:
     return _grid([list(row) for row in rows])
 
 
+def tint(image: np.ndarray, region: np.ndarray, colour, weight: float) -> np.ndarray:
+    """The image (RGB uint8, or float in [0, 1]) with `region` blended towards `colour` by `weight`."""
+    out = _rgb(image).astype(np.float32)
+    out[region] = (1 - weight) * out[region] + weight * np.array(colour, np.float32)
+    return out.round().astype(np.uint8)
+
+
 def error_colours(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """The image with true positives green, false positives red and false negatives blue."""
-    out = _rgb(image).astype(np.float32)
     for region, colour in ((truth & predicted, TP), (~truth & predicted, FP), (truth & ~predicted, FN)):
-        out[region] = 0.4 * out[region] + 0.6 * np.array(colour, np.float32)
-    return out.round().astype(np.uint8)
+        image = tint(image, region, colour, 0.6)
+    return image
 
 
 def gallery(panels: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, float]]) -> Image.Image:

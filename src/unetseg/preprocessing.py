@@ -9,15 +9,16 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from unetseg.checking import load_pair, worker_count
-from unetseg.imaging import resize_image, resize_mask
-from unetseg.params import Data
+from unetseg.imaging import model_input, read_truth, resize_mask
+from unetseg.params import Data, worker_count
 from unetseg.tfrecords import Example, serialize, write_manifest, write_shards
 
+
 def load_example(id_: str, image_path: str, mask_path: str, size: tuple[int, int], data: Data) -> Example:
-    """One pair decoded by the data rules (a large JPEG at reduced scale) and resized to the model size."""
-    pair = load_pair(image_path, mask_path, data, reduce_to=size)
-    return Example(id_, resize_image(pair.image, size), resize_mask(pair.mask, size), pair.image_info.size)
+    """One pair as the model sees it (`model_input`) with its mask (`read_truth`) at the model size."""
+    image, info = model_input(image_path, size, data.max_pixels)
+    truth = read_truth(mask_path, info.size, data, image_path)
+    return Example(id_, image, resize_mask(truth.mask, size), info.size)
 
 
 def _record_job(job) -> bytes:

@@ -39,15 +39,6 @@ SEED = {
 PRESETS = {"seed": SEED}
 
 
-def _represent_float(representer, value: float):
-    """Floats that PyYAML reads back as floats: 1.0e-05, never ruamel's 1e-05 (a string to PyYAML)."""
-    text = repr(float(value))
-    mantissa, _, exponent = text.partition("e")
-    if exponent and "." not in mantissa:
-        text = f"{mantissa}.0e{exponent}"
-    return representer.represent_scalar("tag:yaml.org,2002:float", text)
-
-
 def apply_preset(params_path: str | Path, name: str) -> dict:
     """Set the preset's values in a params file; return {key: (old, new)} of what changed.
 
@@ -58,7 +49,6 @@ def apply_preset(params_path: str | Path, name: str) -> dict:
     path = Path(params_path)
     yaml = YAML()
     yaml.preserve_quotes = True
-    yaml.representer.add_representer(float, _represent_float)
     document = yaml.load(path.read_text())
     changed = {}
     for section, values in PRESETS[name].items():

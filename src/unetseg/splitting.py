@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
 from unetseg.errors import DataError
-
-TRAIN, VALIDATION = "train", "validation"
-PAIRS_COLUMNS = ["id", "image", "mask", "group", "split"]
-
-
-def read_pairs(path: str | Path) -> pd.DataFrame:
-    """The split stage's pairs table, checked for the columns every later stage needs."""
-    path = Path(path)
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: pairs table not found; run the split stage") from None
-    missing = [c for c in PAIRS_COLUMNS if c not in table.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    return table
-
-
-
+from unetseg.pairs_table import TRAIN, VALIDATION
 
 def group_ids(ids: list[str], group_pattern: str) -> list[str]:
     """The group of each id: the first capture of `group_pattern`, or the id itself if empty."""

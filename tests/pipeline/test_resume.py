@@ -1,11 +1,13 @@
-"""Interrupted training resumes where it stopped, and deterministic runs repeat bit for bit."""
+"""Interrupted training resumes where it stopped, bit for bit: the resumed run (a second process)
+ends with the same model file and metrics as an uninterrupted one, which also shows that two
+deterministic runs repeat exactly."""
 
 import json
 import os
 import re
 import signal
 import subprocess
-import time
+import threading
 
 import keras
 import numpy as np
@@ -17,7 +19,7 @@ from dvcrepo import check_outputs, env_for, make_repo, sh, stages_run
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 40
+EPOCHS = 12
 PARAMS = tiny_params(train={"epochs": EPOCHS}, preprocess={"image_size": [64, 64]}, model={"filters": 8})
 
 
@@ -30,10 +32,7 @@ def uninterrupted(tmp_path_factory):
 
 
 def _backup_epoch(repo):
-    try:
-        return json.loads((repo / "models" / ".backup" / "training_metadata.json").read_text())["epoch"]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
+    return json.loads((repo / "models" / ".backup" / "training_metadata.json").read_text())["epoch"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
@@ -41,13 +40,19 @@ def test_interrupted_training_resumes(tmp_path, sig, uninterrupted):
     repo = make_repo(tmp_path / "repo", PARAMS)
     run = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env_for(repo), start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 300
-    while _backup_epoch(repo) < 3:
-        assert run.poll() is None, run.stdout.read()[-3000:]
-        assert time.monotonic() < deadline, "training never reached epoch 3"
-        time.sleep(0.05)
+    watchdog = threading.Timer(300, os.killpg, [run.pid, signal.SIGKILL])  # a hang fails the test, not CI
+    watchdog.start()
+    seen = []
+    for line in run.stdout:  # Keras announces epoch 4 after epoch 3's callbacks, the backup among them
+        seen.append(line)
+        if f"Epoch 4/{EPOCHS}" in line:
+            break
+    watchdog.cancel()
+    assert f"Epoch 4/{EPOCHS}" in seen[-1], "".join(seen)[-3000:]
+    assert _backup_epoch(repo) >= 3
     os.killpg(run.pid, sig)  # to the whole process group, as a terminal's Ctrl-C
-    first_output, _ = run.communicate(timeout=120)
+    rest, _ = run.communicate(timeout=120)
+    first_output = "".join(seen) + rest
     assert run.returncode != 0
     assert not (repo / "models" / "model.keras").exists()
 
@@ -72,11 +77,3 @@ def test_interrupted_training_resumes(tmp_path, sig, uninterrupted):
     assert (repo / "metrics/evaluate.json").read_text() == (uninterrupted / "metrics/evaluate.json").read_text()
     assert (repo / "models/model.keras").read_bytes() == (uninterrupted / "models/model.keras").read_bytes()
 
-
-def test_two_pipeline_runs_are_bit_identical(tmp_path, uninterrupted):
-    """base.deterministic: a second run from scratch reproduces every metric and weight."""
-    repo = make_repo(tmp_path / "repo", PARAMS)
-    sh(repo, "dvc", "repro")
-    for metrics in ("metrics/split.json", "metrics/evaluate.json", "metrics/train/metrics.json"):
-        assert (repo / metrics).read_text() == (uninterrupted / metrics).read_text(), metrics
-    assert (repo / "models/model.keras").read_bytes() == (uninterrupted / "models/model.keras").read_bytes()

@@ -4,13 +4,18 @@ import json
 import shutil
 import subprocess
 import sys
+import typing
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from conftest import ROOT, tiny_params, write_yaml
+from unetseg.params import Params
 
 sys.path.insert(0, str(ROOT / "stages"))
 import evaluate  # noqa: E402
@@ -21,26 +26,92 @@ import split  # noqa: E402
 import train  # noqa: E402
 
 
+SECTIONS = {cls: name for name, cls in typing.get_type_hints(Params).items()}
+NOT_DECLARED = {"base.workers"}  # how many processes decode changes no output: no rerun for it
+READ_ONLY_IF = {"data.resize_masks": "a mask's size differs from its image's"}
+
+
+@contextmanager
+def params_reads(stage):
+    """The params keys a stage reads after loading them, by watching every section's fields."""
+    reads, watching, load = set(), [False], stage.load_params
+
+    def loaded(path):
+        params = load(path)
+        watching[0] = True  # building and checking the sections reads every key: not counted
+        return params
+
+    def reader(section):
+        def get(self, name):
+            if watching[0] and name in type(self).__dataclass_fields__:
+                reads.add(f"{section}.{name}")
+            return object.__getattribute__(self, name)
+        return get
+
+    stage.load_params = loaded
+    for cls, section in SECTIONS.items():
+        cls.__getattribute__ = reader(section)
+    try:
+        yield reads
+    finally:
+        stage.load_params = load
+        for cls in SECTIONS:
+            del cls.__getattribute__
+
+
+def run_stages(work, params_file, stages_reads=None) -> None:
+    """The whole chain of stages, called as their scripts are, in `work`; each stage's params reads recorded."""
+    p = ["--params", str(params_file)]
+    calls = [
+        (split, ["--out", str(work / "pairs.csv"), "--summary", str(work / "split.json"),
+                 "--data-summary", str(work / "data.json")]),
+        (preprocess, ["--pairs", str(work / "pairs.csv"), "--out", str(work / "tfrecords")]),
+        (train, ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
+                 "--live", str(work / "live"), "--backup", str(work / "backup")]),
+        (evaluate, ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
+                    "--pairs", str(work / "pairs.csv"), "--metrics", str(work / "evaluate.json"),
+                    "--per-image", str(work / "per_image.csv"), "--plots", str(work / "plots"),
+                    "--gallery", str(work / "gallery.png")]),
+        (predict, ["--pairs", str(work / "pairs.csv"), "--model", str(work / "model.keras"),
+                   "--out", str(work / "predictions"), "--montage", str(work / "montage.png")]),
+    ]
+    for stage, args in calls:
+        with params_reads(stage) as reads:
+            assert stage.main(p + args) == 0, stage.__name__
+        if stages_reads is not None:
+            stages_reads[stage.__name__] = reads
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """The whole chain of stages, called as their scripts are, in a temporary folder."""
+    """The chain on the generated tiny sample; `run.reads` holds each stage's params reads."""
     work = tmp_path_factory.mktemp("run")
     params = write_yaml(work / "params.yaml", tiny_params(
+        base={"workers": 1},  # decode in this process, where reads are watched
         data={"images_dir": str(work / "sample/train"), "masks_dir": str(work / "sample/train_masks")}))
-    p = ["--params", str(params)]
-    assert generate.main(p + ["--out", str(work / "sample")]) == 0
-    assert split.main(p + ["--out", str(work / "pairs.csv"), "--summary", str(work / "split.json"),
-                           "--data-summary", str(work / "data.json")]) == 0
-    assert preprocess.main(p + ["--pairs", str(work / "pairs.csv"), "--out", str(work / "tfrecords")]) == 0
-    assert train.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
-                           "--live", str(work / "live"), "--backup", str(work / "backup")]) == 0
-    assert evaluate.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
-                              "--pairs", str(work / "pairs.csv"), "--metrics", str(work / "evaluate.json"),
-                              "--per-image", str(work / "per_image.csv"), "--plots", str(work / "plots"),
-                              "--gallery", str(work / "gallery.png")]) == 0
-    assert predict.main(p + ["--pairs", str(work / "pairs.csv"), "--model", str(work / "model.keras"),
-                             "--out", str(work / "predictions"), "--montage", str(work / "montage.png")]) == 0
+    reads = {}
+    with params_reads(generate) as reads["generate"]:
+        assert generate.main(["--params", str(params), "--out", str(work / "sample")]) == 0
+    run_stages(work, params, reads)
+    (work / "reads.json").write_text(json.dumps({k: sorted(v) for k, v in reads.items()}))
     return work
+
+
+def _declared(entries) -> set[str]:
+    keys = set()
+    for entry in entries:
+        section, _, key = entry.partition(".")
+        cls = next(c for c, name in SECTIONS.items() if name == section)
+        keys |= {f"{section}.{key}"} if key else {f"{section}.{name}" for name in cls.__dataclass_fields__}
+    return keys
+
+
+@pytest.mark.parametrize("stage", ["generate", "split", "preprocess", "train", "evaluate", "predict"])
+def test_dvc_yaml_declares_exactly_the_params_each_stage_reads(run, stage):
+    reads = set(json.loads((run / "reads.json").read_text())[stage]) - NOT_DECLARED
+    declared = _declared(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["params"])
+    assert reads - declared == set(), "read but not declared: a change would not rerun the stage"
+    assert declared - reads - set(READ_ONLY_IF) == set(), "declared but never read: needless reruns"
 
 
 def test_split_outputs(run):
@@ -89,7 +160,8 @@ def test_evaluate_metrics(run):
                 "original_precision", "original_recall", "baseline_empty_dice", "baseline_brightness_dice"):
         assert 0.0 <= metrics[key] <= 1.0, key
     per_image = pd.read_csv(run / "per_image.csv")
-    assert list(per_image.columns) == ["id", "dice", "iou", "true_fraction", "predicted_fraction", "original_dice"]
+    assert list(per_image.columns) == ["id", "group", "dice", "iou", "true_fraction", "predicted_fraction",
+                                       "original_dice"]
     assert len(per_image) == metrics["images"]
     assert metrics["dice"] == pytest.approx(per_image.dice.mean(), abs=1e-5)
     assert metrics["original_dice"] == pytest.approx(per_image.original_dice.mean(), abs=1e-5)
@@ -97,24 +169,52 @@ def test_evaluate_metrics(run):
 
 def test_evaluate_original_resolution_matches_scikit_learn(run):
     """original_* metrics against the mask files and the predictions resized to their size."""
+    assert _original_dice_by_scikit_learn(run) == pytest.approx(
+        json.loads((run / "evaluate.json").read_text())["original_dice"], abs=1e-5)
+
+
+def _original_dice_by_scikit_learn(run, resize_masks=False):
+    """Mean per-image dice at each image's own size, from the model file and the files alone."""
     import keras
     from sklearn.metrics import f1_score
 
-    from unetseg.imaging import read_image, read_mask, resize_image
+    from unetseg.imaging import model_input, read_mask, resize_mask_nearest
     from unetseg.inference import mask_at
     from unetseg.params import Inference
 
     model = keras.saving.load_model(run / "model.keras")
-    pairs = pd.read_csv(run / "pairs.csv")
+    pairs = pd.read_csv(run / "pairs.csv", dtype=str)
     scores = []
     for row in pairs[pairs.split == "validation"].itertuples():
-        image = resize_image(read_image(row.image), (32, 32)).astype("float32")[None] / 255.0
-        p = model.predict_on_batch(image)[0, ..., 0]
+        small, info = model_input(row.image, (32, 32))
+        p = model.predict_on_batch(small.astype("float32")[None] / 255.0)[0, ..., 0]
         truth = read_mask(row.mask).mask
-        predicted = mask_at(p, truth.shape, Inference(0.5, False, False))
+        if resize_masks:
+            truth = resize_mask_nearest(truth, info.size)
+        predicted = mask_at(p, info.size, Inference(0.5, False, False))
         scores.append(f1_score(truth.ravel(), predicted.ravel(), zero_division=1.0))
-    metrics = json.loads((run / "evaluate.json").read_text())
-    assert metrics["original_dice"] == pytest.approx(np.mean(scores), abs=1e-5)
+    return np.mean(scores)
+
+
+def test_evaluate_and_predict_read_masks_by_the_data_rules(tmp_path, run):
+    """Masks at half size (data.resize_masks) and names paired by an id (data.id_pattern): truth is
+    scored at each image's own size, as split and preprocess read it."""
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    for image in sorted((run / "sample" / "train").iterdir()):
+        shutil.copy(image, data / "images" / f"{image.stem}_training.jpg")
+        mask = Image.open(run / "sample" / "train_masks" / f"{image.stem}_mask.gif")
+        mask.resize((32, 24), Image.NEAREST).save(data / "masks" / f"{image.stem}_manual.gif")
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(data={
+        "images_dir": str(data / "images"), "masks_dir": str(data / "masks"), "mask_pattern": "{id}_manual.gif",
+        "id_pattern": "^(.+)_training$", "resize_masks": True}))
+    run_stages(tmp_path, params)
+    metrics = json.loads((tmp_path / "evaluate.json").read_text())
+    assert metrics["original_dice"] == pytest.approx(_original_dice_by_scikit_learn(tmp_path, True), abs=1e-5)
+    masks = sorted((tmp_path / "predictions" / "masks").iterdir())
+    assert masks and all(m.stem.endswith("_training") for m in masks)  # named after the image files
+    assert all(Image.open(m).size == (64, 48) for m in masks)
 
 
 def test_evaluate_curves_and_gallery(run):
@@ -134,8 +234,9 @@ def test_predicted_masks_at_original_size(run):
     pairs = pd.read_csv(run / "pairs.csv")
     validation = pairs[pairs.split == "validation"]
     files = sorted((run / "predictions" / "masks").iterdir())
-    assert [f.stem for f in files] == sorted(validation.id)
-    assert sorted(f.stem for f in (run / "predictions" / "overlays").iterdir()) == sorted(validation.id)
+    stems = sorted(Path(image).stem for image in validation.image)  # masks/<stem>.png, named after the image file
+    assert [f.stem for f in files] == stems
+    assert sorted(f.stem for f in (run / "predictions" / "overlays").iterdir()) == stems
     mask = np.asarray(Image.open(files[0]))
     assert mask.shape == (48, 64) and set(np.unique(mask)) <= {0, 255}
     with Image.open(run / "montage.png") as montage:
@@ -143,7 +244,7 @@ def test_predicted_masks_at_original_size(run):
 
 
 def test_bad_params_value_names_the_key(tmp_path, capsys):
-    params = write_yaml(tmp_path / "params.yaml", tiny_params(train={"lr": "1e-3"}))
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(train={"lr": "fast"}))
     assert split.main(["--params", str(params), "--out", str(tmp_path / "p.csv"),
                        "--summary", str(tmp_path / "s.json"), "--data-summary", str(tmp_path / "d.json")]) == 1
     assert "train.lr: must be a number" in capsys.readouterr().err

@@ -1,18 +1,19 @@
 """Training options, failure handling, resumable backups and determinism, on real tiny files."""
 
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, tiny_params, write_yaml
+from conftest import tiny_params
 from unetseg import training
+from unetseg.backups import BackupError, fingerprint, prepare_backup, remove_backup
+from unetseg.callbacks import KeepBest
+from unetseg.modelio import load_model
 from unetseg.params import params_from_dict
-from unetseg.training import KeepBest, TrainingError, fingerprint, prepare_backup
+from unetseg.training import TrainingError
 
 
 def _params(**overrides):
@@ -32,6 +33,73 @@ def test_nan_loss_stops_with_an_error_and_writes_no_model(tmp_path, tiny_tfrecor
     with pytest.raises(TrainingError, match="training loss became nan at epoch 1: no model written"):
         _train(tmp_path, tiny_tfrecords, _params(train={"epochs": 3}))
     assert not (tmp_path / "model.keras").exists() and not (tmp_path / "backup").exists()
+
+
+def _better(value, best, mode, min_delta=0.0):
+    return best is None or (value < best - min_delta if mode == "min" else value > best + min_delta)
+
+
+def _stop_epoch(values, patience, mode):
+    """The epoch after which Keras EarlyStopping stops, replayed on logged values (None: it never stops)."""
+    best, wait = None, 0
+    for epoch, value in enumerate(values):
+        if _better(value, best, mode):
+            best, wait = value, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                return epoch
+    return None
+
+
+def _reductions(values, patience, mode, min_delta=1e-4):
+    """After which epochs Keras ReduceLROnPlateau (default min_delta) lowers the rate, replayed."""
+    best, wait, reduced = None, 0, []
+    for epoch, value in enumerate(values):
+        if _better(value, best, mode, min_delta):
+            best, wait = value, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                reduced.append(epoch)
+                wait = 0
+    return reduced
+
+
+@pytest.mark.parametrize("monitor, mode", [("val_loss", "min"), ("val_dice", "max"), ("val_accuracy", "max")])
+def test_early_stopping_and_reduce_on_plateau_with_every_monitor(tmp_path, tiny_tfrecords, monitor, mode):
+    """Both callbacks know which way each monitor improves (Keras cannot tell for dice)."""
+    params = _params(train={"epochs": 8, "lr": 3.0e-3, "monitor": monitor, "early_stopping_patience": 2,
+                            "reduce_lr_patience": 1})
+    _train(tmp_path, tiny_tfrecords, params)
+    logged = _steps(tmp_path / "live", "eval/" + monitor.removeprefix("val_"))
+    values = logged[monitor.removeprefix("val_")].tolist()
+    stop = _stop_epoch(values, 2, mode)
+    assert logged.step.tolist() == list(range(8 if stop is None else stop + 1))
+    rates = _steps(tmp_path / "live", "train/learning_rate").learning_rate.tolist()
+    assert rates[0] == pytest.approx(3.0e-3) and len(rates) == len(values)
+    reduced = _reductions(values, 1, mode)
+    for epoch in range(1, len(values)):  # each epoch logs the rate it trained at
+        factor = 0.5 if epoch - 1 in reduced else 1.0
+        assert rates[epoch] == pytest.approx(rates[epoch - 1] * factor), (epoch, values, rates)
+    assert (tmp_path / "model.keras").is_file()
+
+
+def test_keep_best_saves_the_best_epoch_and_refuses_when_there_is_none(tmp_path, tiny_tfrecords, monkeypatch):
+    params = _params(train={"epochs": 4, "lr": 1.0e-2, "monitor": "val_loss", "keep": "best"})
+    _train(tmp_path, tiny_tfrecords, params)
+    logged = _steps(tmp_path / "live", "eval/loss")["loss"].tolist()
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    model.compile(loss=training.get_loss(params.train.loss))
+    validation = training.validation_dataset(
+        training.shard_files(tiny_tfrecords, "validation"), params.train.batch_size)
+    assert model.evaluate(validation, verbose=0) == pytest.approx(min(logged), rel=1e-5)
+    assert not (tmp_path / "backup").exists()
+
+    monkeypatch.setattr(KeepBest, "on_epoch_end", lambda self, epoch, logs=None: None)  # as if every value were NaN
+    with pytest.raises(TrainingError, match="train.keep best: no epoch gave a finite val_loss"):
+        _train(tmp_path / "again", tiny_tfrecords, params)
+    assert not (tmp_path / "again" / "model.keras").exists()
 
 
 def test_early_stopping_and_reduce_on_plateau(tmp_path, tiny_tfrecords):
@@ -74,25 +142,43 @@ def test_backup_from_other_params_is_discarded_with_a_warning(tmp_path, tiny_tfr
     assert not (backup / "training_metadata.json").exists()
 
 
-def _train_in_subprocess(work, params_file, name):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "train.py"), "--params", str(params_file),
-         "--tfrecords", str(work / "tfrecords"), "--model", str(work / f"{name}.keras"),
-         "--live", str(work / f"live-{name}"), "--backup", str(work / f"backup-{name}")],
-        capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return keras.saving.load_model(work / f"{name}.keras")
+def test_a_backup_folder_unetseg_did_not_make_is_never_deleted(tmp_path, tiny_tfrecords):
+    expected = fingerprint(_params(), tiny_tfrecords)
+    models = tmp_path / "models"  # e.g. --backup models by mistake
+    models.mkdir()
+    (models / "model.keras").write_bytes(b"precious")
+    for marker in (None, "not json", '{"other": 1}'):
+        if marker is not None:
+            (models / "fingerprint.json").write_text(marker)
+        with pytest.raises(BackupError, match=r"models: this backup folder holds files but no unetseg fingerprint.json"):
+            prepare_backup(models, expected)
+        with pytest.raises(BackupError):
+            remove_backup(models)
+        assert (models / "model.keras").read_bytes() == b"precious"
+    (tmp_path / "empty").mkdir()
+    assert prepare_backup(tmp_path / "empty", expected) is False  # an empty folder is fine to use
+    with pytest.raises(BackupError):
+        training.train(_params(), tiny_tfrecords, tmp_path / "m.keras", tmp_path / "live", models)
+    assert (models / "model.keras").read_bytes() == b"precious" and not (tmp_path / "m.keras").exists()
 
 
-def test_deterministic_runs_are_bit_identical(tmp_path, tiny_tfrecords):
-    (tmp_path / "tfrecords").symlink_to(tiny_tfrecords)
-    params_file = write_yaml(tmp_path / "params.yaml", tiny_params(base={"deterministic": True}, train={"epochs": 2}))
-    first = _train_in_subprocess(tmp_path, params_file, "a")
-    second = _train_in_subprocess(tmp_path, params_file, "b")
-    for a, b in zip(first.get_weights(), second.get_weights()):
-        assert np.array_equal(a, b)
-    assert (tmp_path / "live-a" / "metrics.json").read_text() == (tmp_path / "live-b" / "metrics.json").read_text()
+def test_mixed_precision_trains_in_float16_and_saves_a_float32_model(tmp_path, tiny_tfrecords, monkeypatch):
+    """Float16 compute is the training device's business: evaluate and predict on a CPU get float32."""
+    import zipfile
+
+    monkeypatch.setattr(training, "gpu_available", lambda: True)  # float16 policy on this CPU
+    params = _params(train={"mixed_precision": True, "keep": "best", "early_stopping_patience": 1, "epochs": 2})
+    seen, save = [], training.save_model
+    monkeypatch.setattr(training, "save_model", lambda model, path: (seen.append(
+        {layer.dtype_policy.name for layer in model.layers}), save(model, path)))
+    _train(tmp_path, tiny_tfrecords, params)
+    assert "mixed_float16" in seen[0]  # it did train under the float16 policy
+    config = json.loads(zipfile.ZipFile(tmp_path / "model.keras").read("config.json"))
+    assert "float16" not in json.dumps(config)
+    assert {layer.compute_dtype for layer in load_model(tmp_path / "model.keras").layers} == {"float32"}
+    keras.mixed_precision.set_global_policy("float32")  # as in the evaluate stage's own process
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    assert {layer.compute_dtype for layer in model.layers} == {"float32"}
 
 
 def test_gpu_options_are_harmless_on_a_cpu(tmp_path, tiny_tfrecords, capsys):

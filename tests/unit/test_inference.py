@@ -4,10 +4,11 @@ from PIL import Image
 
 from unetseg.cli import main as unetseg
 from unetseg.errors import DataError
-from unetseg.inference import binarize, largest_component, mask_at, predict_folder, probabilities
+from unetseg.inference import binarize, largest_component, mask_at, probabilities
 from unetseg.model import build_unet
 from unetseg.modelio import save_model
 from unetseg.params import Inference
+from unetseg.prediction import predict_folder
 from unetseg.rle import rle_decode
 
 PLAIN = Inference(0.5, False, False)
@@ -87,3 +88,11 @@ def test_inputs_are_never_overwritten(model_file, images, capsys):
     assert unetseg(["predict", str(model_file), str(images), str(images / "sub")]) == 1
     assert "must lie outside the input folder" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in images.iterdir()} == before
+
+
+def test_inputs_whose_outputs_would_collide_are_refused(model_file, images, tmp_path):
+    Image.open(images / "b.png").save(images / "b.jpg")  # b.jpg and b.png would both write masks/b.png
+    with pytest.raises(DataError, match=r"1 output name\(s\) shared by several inputs, nothing written: "
+                                         r"b.jpg, b.png -> masks/b.png"):
+        predict_folder(model_file, images, tmp_path / "out", PLAIN, progress=False)
+    assert not (tmp_path / "out").exists()

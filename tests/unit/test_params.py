@@ -36,12 +36,57 @@ def test_missing_section_is_named(tmp_path):
     assert "missing inference" in _error(tmp_path, data)
 
 
-def test_exponent_without_dot_is_explained(tmp_path):
-    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text().replace("lr: 1.0e-3", "lr: 1e-3"))
-    with pytest.raises(ParamsError) as info:
+def test_params_are_read_as_dvc_reads_them(tmp_path):
+    """YAML 1.2, as DVC: `1e-3` is a float (YAML 1.1 made it a string), `yes` is a string, not true."""
+    from dvc.utils.serialize import load_yaml
+
+    text = (ROOT / "params.yaml").read_text().replace("lr: 1.0e-3", "lr: 1e-3")
+    (tmp_path / "params.yaml").write_text(text)
+    assert load_params(tmp_path / "params.yaml").train.lr == 1e-3 == load_yaml(tmp_path / "params.yaml")["train"]["lr"]
+    (tmp_path / "params.yaml").write_text(text.replace("deterministic: true", "deterministic: yes"))
+    assert load_yaml(tmp_path / "params.yaml")["base"]["deterministic"] == "yes"
+    with pytest.raises(ParamsError, match="base.deterministic: must be true or false, got str 'yes'") as info:
         load_params(tmp_path / "params.yaml")
-    assert "train.lr" in str(info.value) and "1.0e-5" in str(info.value)
     assert str(tmp_path / "params.yaml") in str(info.value)
+
+
+def test_sections_check_themselves_when_built_in_code():
+    """The CLI builds sections directly: they are checked as the file's are."""
+    from unetseg.params import Base, Data, Inference, Preprocess
+
+    with pytest.raises(ParamsError, match="base.workers: must be >= 0, got -1"):
+        Base(seed=0, deterministic=True, workers=-1)
+    with pytest.raises(ParamsError, match="inference.threshold: must be < 1"):
+        Inference(1.5, False, False)
+    with pytest.raises(ParamsError, match="data.mask_pattern: must contain"):
+        Data("a", "b", "mask.gif", "", 10, 0.05, False)
+    with pytest.raises(ParamsError, match="inference.tta_flip: must be true or false, got int 0"):
+        Inference(0.5, 0, False)
+    assert Preprocess([64, 64], 2).image_size == (64, 64)  # lists from YAML, tuples in code
+
+
+def test_cli_options_are_checked_by_the_params_rules(tmp_path, capsys):
+    from unetseg.cli import main as unetseg
+
+    with pytest.raises(SystemExit) as info:
+        unetseg(["check-data", str(tmp_path), str(tmp_path), "--workers", "-1"])
+    assert info.value.code == 2 and "base.workers: must be >= 0, got -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        unetseg(["predict", "m.keras", str(tmp_path), str(tmp_path / "out"), "--threshold", "1.5"])
+    assert "inference.threshold: must be < 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "train, expected",
+    [
+        ({"epochs": 5, "early_stopping_patience": 5}, "train.early_stopping_patience 5 with train.epochs 5"),
+        ({"epochs": 5, "reduce_lr_patience": 6}, "train.reduce_lr_patience 6 with train.epochs 5"),
+        ({"epochs": 9, "early_stopping_patience": 2, "reduce_lr_patience": 2},
+         "train.reduce_lr_patience 2 with train.early_stopping_patience 2"),
+    ],
+)
+def test_patience_settings_that_cannot_take_effect_are_refused(tmp_path, train, expected):
+    assert expected in _error(tmp_path, tiny_params(train=train))
 
 
 @pytest.mark.parametrize(
@@ -101,7 +146,7 @@ def test_preset_keeps_comments_and_other_values(tmp_path):
     changed = apply_preset(path, "seed")
     text = path.read_text()
     assert "# the seed's 64 trains" in text
-    assert "lr: 1.0e-05" in text  # a float PyYAML reads back as a float
+    assert load_params(path).train.lr == 1.0e-5
     assert changed["train.lr"] == (1.0e-3, 1.0e-5)
     assert load_params(path).data == load_params(ROOT / "params.yaml").data
     assert set(changed) <= {f"{s}.{k}" for s, values in SEED.items() for k in values}

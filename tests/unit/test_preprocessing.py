@@ -1,10 +1,19 @@
 import json
 
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from PIL import Image
+
 from conftest import tiny_params
+from unetseg.imaging import read_image, resize_image
+from unetseg.inference import predict_paths
+from unetseg.model import build_unet
 from unetseg.pairing import pair_images_with_masks
-from unetseg.params import params_from_dict
+from unetseg.params import Inference, params_from_dict
 from unetseg.preprocessing import write_tfrecords
 from unetseg.splitting import split_pairs
+from unetseg.tfrecords import parse_example, shard_files
 
 
 def test_parallel_workers_write_the_same_shards_as_one(sample_dir, tmp_path):
@@ -20,3 +29,23 @@ def test_parallel_workers_write_the_same_shards_as_one(sample_dir, tmp_path):
         assert counts == {"train": 9, "validation": 3}
         manifests.append(json.loads((out / "manifest.json").read_text()))
     assert manifests[0] == manifests[1]  # same records, same order, same bytes (sha256)
+
+
+def test_predict_serves_the_model_the_pixels_it_was_trained_on(sample_dir, tmp_path):
+    """A large JPEG: preprocess decodes it at reduced scale; predict must give the model the same input."""
+    small_image = np.asarray(Image.open(sorted((sample_dir / "train").iterdir())[0]))
+    large = Image.fromarray(small_image).resize((384, 288), Image.BICUBIC)
+    large.save(tmp_path / "big.jpg", quality=90)
+    Image.fromarray(np.zeros((288, 384), np.uint8)).save(tmp_path / "big_mask.png")
+    pairs = pd.DataFrame({"id": ["big"] * 2, "image": [str(tmp_path / "big.jpg")] * 2,
+                          "mask": [str(tmp_path / "big_mask.png")] * 2, "group": ["a", "b"],
+                          "split": ["train", "validation"]})
+    write_tfrecords(pairs, tmp_path / "records", (32, 32), 1, params_from_dict(tiny_params()).data)
+    record = next(iter(tf.data.TFRecordDataset(shard_files(tmp_path / "records", "validation"))))
+    stored = parse_example(record)[0].numpy()
+    model = build_unet((32, 32, 3), filters=2, num_layers=2)
+    (prediction,) = predict_paths(model, [tmp_path / "big.jpg"], Inference(0.5, False, False))
+    assert np.array_equal(prediction.small, stored)
+    assert prediction.mask.shape == (288, 384)
+    full_decode = resize_image(read_image(tmp_path / "big.jpg"), (32, 32))
+    assert not np.array_equal(full_decode, stored)  # the full decode that predict used to serve differs

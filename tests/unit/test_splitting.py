@@ -4,7 +4,8 @@ import pytest
 
 from unetseg.errors import DataError
 from unetseg.pairing import Pair
-from unetseg.splitting import read_pairs, split_pairs, split_summary
+from unetseg.pairs_table import read_pairs
+from unetseg.splitting import split_pairs, split_summary
 
 CARVANA = r"^([^_]+)_"
 

@@ -1,0 +1,123 @@
+"""What happens around each epoch: keeping the best weights, early stopping, reducing
+the learning rate, per-epoch dropout seeds, dvclive curves and the backup."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import pandas as pd
+
+from unetseg.atomic import atomic_output
+from unetseg.backups import BEST, BEST_STATE
+from unetseg.dataset import EPOCH_STRIDE
+from unetseg.errors import UnetsegError
+from unetseg.params import Train
+
+
+def monitor_mode(monitor: str) -> str:
+    """Whether the monitored value should fall (losses) or rise (dice, accuracy).
+
+    Stated for Keras, whose "auto" cannot tell for a custom metric such as dice.
+    """
+    return "min" if monitor.endswith("loss") else "max"
+
+
+def _improved(mode: str, new: float, old: float | None) -> bool:
+    return old is None or (new < old if mode == "min" else new > old)
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Save the weights of the best monitored epoch beside the backup, so a resumed run keeps them."""
+
+    def __init__(self, backup_dir: Path, monitor: str):
+        super().__init__()
+        self.weights, self.state = backup_dir / BEST, backup_dir / BEST_STATE
+        self.monitor, self.mode = monitor, monitor_mode(monitor)
+        self.best = json.loads(self.state.read_text())["value"] if self.state.exists() else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and math.isfinite(value) and _improved(self.mode, value, self.best):
+            self.best = float(value)
+            with atomic_output(self.weights) as temporary:
+                self.model.save_weights(temporary)
+            with atomic_output(self.state) as temporary:
+                temporary.write_text(json.dumps({"epoch": epoch, "value": self.best}) + "\n")
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Restart each random layer's (dropout's) seed stream at a point fixed by the epoch.
+
+    Keras counts dropout draws in a seed variable that backups do not keep; fixing
+    it per epoch makes a resumed epoch draw the same masks as an uninterrupted one.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        self.seeds = [int(keras.ops.convert_to_numpy(v)[0]) for v in self.states]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for state, seed in zip(self.states, self.seeds):
+            state.assign(keras.ops.convert_to_tensor([seed, epoch * EPOCH_STRIDE], dtype=state.dtype))
+
+
+def _live_callback(live):
+    from dvclive.keras import DVCLiveCallback
+
+    class EpochSteps(DVCLiveCallback):
+        """dvclive's callback with step = epoch, so curves stay aligned after a resume."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.live.step = epoch
+
+    return EpochSteps(live=live)
+
+
+def open_live(live_dir: Path, resume: bool):
+    """dvclive's logger; on resume, the rows logged after the backup's epoch are dropped first."""
+    from dvclive import Live
+    from scmrepo.exceptions import SCMError
+
+    try:
+        # dvcyaml=None: the stage's outputs are declared in the project's dvc.yaml, which
+        # dvclive must not rewrite; save_dvc_exp=False: `dvc exp run` records the run.
+        return Live(str(live_dir), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
+    except SCMError as error:  # dvclive reads the git revision and fails on a repo with no commit
+        raise UnetsegError(
+            f"dvclive cannot start ({error}): commit once (git add -A && git commit) and run again"
+        ) from None
+
+
+def trim_history(live_dir: Path, epoch: int) -> None:
+    """Drop dvclive rows logged after the backup's epoch, so resumed steps never repeat."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        rows = pd.read_csv(tsv, sep="\t")
+        rows[rows["step"] < epoch].to_csv(tsv, sep="\t", index=False)
+
+
+def make_callbacks(train: Train, backup_dir: Path, live) -> list:
+    """With `live` None (a non-chief worker) nothing is logged and best weights are not kept."""
+    mode = monitor_mode(train.monitor)
+    callbacks = [keras.callbacks.TerminateOnNaN(), EpochSeeds()]
+    if train.keep == "best" and live is not None:
+        callbacks.append(KeepBest(backup_dir, train.monitor))
+    if train.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(train.monitor, patience=train.early_stopping_patience, mode=mode)
+        )
+    if train.reduce_lr_patience:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                train.monitor, factor=train.reduce_lr_factor, patience=train.reduce_lr_patience, mode=mode
+            )
+        )
+    # The backup comes last: an epoch that dvclive logged but the backup missed (a kill
+    # in between) is trimmed from the curves and trained again on resume.
+    if live is not None:
+        callbacks.append(_live_callback(live))
+    return callbacks + [
+        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
+    ]

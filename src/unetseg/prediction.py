@@ -1,0 +1,119 @@
+"""Writing predictions: a mask and an overlay per image, the seed's montage, a Kaggle RLE file.
+
+Outputs are named after the image file's stem: `masks/<stem>.png` (0/255, at the
+image's own size) and `overlays/<stem>.jpg`. Two inputs with the same stem (`a.jpg`
+and `a.png`) would write the same files, so they are refused before anything is
+written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from unetseg.atomic import atomic_output
+from unetseg.errors import DataError
+from unetseg.imaging import IMAGE_SUFFIXES, list_images, read_truth, resize_mask
+from unetseg.inference import Prediction, binarize, model_input_size, predict_paths
+from unetseg.modelio import load_model
+from unetseg.pairs_table import VALIDATION, read_pairs
+from unetseg.params import Data, Inference
+from unetseg.plots import montage, tint
+from unetseg.rle import rle_encode, write_submission
+
+OVERLAY_COLOUR = (255, 40, 40)
+
+
+def check_output_names(paths) -> None:
+    """Refuse inputs whose outputs would overwrite each other (same stem, other extension)."""
+    by_stem = defaultdict(list)
+    for path in paths:
+        by_stem[Path(path).stem].append(Path(path).name)
+    clashes = {stem: names for stem, names in by_stem.items() if len(names) > 1}
+    if clashes:
+        listed = "; ".join(f"{', '.join(names)} -> masks/{stem}.png" for stem, names in sorted(clashes.items()))
+        raise DataError(f"{len(clashes)} output name(s) shared by several inputs, nothing written: {listed}")
+
+
+def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The image with the mask tinted red."""
+    return tint(image, mask > 0, OVERLAY_COLOUR, 0.45)
+
+
+def write_prediction(prediction: Prediction, out_dir: Path, overlays: bool) -> None:
+    """`masks/<stem>.png` (0/255) and `overlays/<stem>.jpg`, each written atomically."""
+    stem = prediction.path.stem
+    with atomic_output(out_dir / "masks" / f"{stem}.png") as path:
+        Image.fromarray(prediction.mask * 255).save(path, format="PNG")
+    if overlays:
+        with atomic_output(out_dir / "overlays" / f"{stem}.jpg") as path:
+            Image.fromarray(overlay(prediction.image, prediction.mask)).save(path, format="JPEG", quality=90)
+
+
+def predict_validation(
+    model_path, pairs_path, out_dir, montage_path, inference: Inference, data: Data, montage_rows: int
+) -> int:
+    """Masks and overlays (original size) for the validation images, and the seed's montage."""
+    model = load_model(model_path)
+    pairs = read_pairs(pairs_path)
+    rows = pairs[pairs["split"] == VALIDATION].reset_index(drop=True)
+    check_output_names(rows["image"])
+    size = model_input_size(model)
+    panels = []
+    with atomic_output(out_dir) as out:
+        predictions = predict_paths(model, list(rows["image"]), inference, with_images=True, max_pixels=data.max_pixels)
+        for row, prediction in zip(rows.itertuples(), predictions):
+            if prediction.error is not None:
+                raise prediction.error
+            write_prediction(prediction, out, overlays=True)
+            if len(panels) < montage_rows:
+                truth = read_truth(row.mask, prediction.info.size, data, row.image).mask
+                panels.append((resize_mask(truth, size), prediction.small, binarize(prediction.probabilities, inference)))
+    with atomic_output(montage_path) as out:
+        montage(panels).save(out, format="PNG")
+    return len(rows)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def predict_folder(
+    model_path, input_dir, output_dir, inference: Inference, rle_path=None, keep_going=False, overlays=True,
+    progress=True,
+) -> list[str]:
+    """Masks (and overlays, and a Kaggle RLE CSV) for every image of a folder; returns the problems.
+
+    Without `keep_going` the first unreadable file stops the run with its error;
+    with it, every unreadable file is skipped and listed. Inputs are never
+    overwritten: the output folder and the CSV must lie outside the input folder.
+    """
+    input_dir, output_dir = Path(input_dir).resolve(), Path(output_dir).resolve()
+    for target, what in ((output_dir, "output folder"), (Path(rle_path).resolve() if rle_path else None, "RLE file")):
+        if target is not None and _inside(target, input_dir):
+            raise DataError(f"{target}: the {what} must lie outside the input folder {input_dir}")
+    if not input_dir.is_dir():
+        raise DataError(f"{input_dir}: input folder not found")
+    paths = list_images(input_dir)
+    if not paths:
+        raise DataError(f"{input_dir}: no images (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})")
+    check_output_names(paths)
+    model = load_model(model_path)
+    problems, rows = [], []
+    predictions = predict_paths(model, paths, inference, with_images=overlays)
+    for prediction in tqdm(predictions, total=len(paths), unit="image", disable=not progress):
+        if prediction.error is not None:
+            if not keep_going:
+                raise prediction.error
+            problems.append(str(prediction.error))
+            continue
+        write_prediction(prediction, output_dir, overlays)
+        if rle_path:
+            rows.append((prediction.path.name, rle_encode(prediction.mask)))
+    if rle_path:
+        write_submission(rows, rle_path)
+    return problems
