@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from unetseg.evaluation import evaluate_model
@@ -23,14 +24,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threshold", type=float, default=0.5)
     args = parser.parse_args()
-    data = load_params(ROOT / "params.yaml").data
+    params = load_params(ROOT / "params.yaml")
+    settings = replace(params.evaluate, gallery_size=1)
     print("tta_flip largest_component   dice    iou  original_dice  original_iou  seconds")
     for tta_flip in (False, True):
         for largest in (False, True):
             start = time.perf_counter()
             m = evaluate_model(
                 ROOT / "models/model.keras", ROOT / "data/tfrecords", ROOT / "data/split/pairs.csv",
-                Inference(args.threshold, tta_flip, largest), data, gallery_size=1,
+                Inference(args.threshold, tta_flip, largest), params.data, settings,
             ).metrics
             print(f"{tta_flip!s:>8} {largest!s:>17}  {m['dice']:.4f} {m['iou']:.4f}  {m['original_dice']:13.4f}"
                   f"  {m['original_iou']:12.4f}  {time.perf_counter() - start:7.1f}")

@@ -27,7 +27,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params(args.params)
     evaluation = evaluate_model(
-        args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate.gallery_size
+        args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate
     )
     write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery)
     print(f"{args.metrics}: " + ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()))

@@ -36,7 +36,7 @@ def fingerprint(params: Params, tfrecord_dir: str | Path, num_replicas: int = 1)
     """What a backup must match to be resumed: everything that shapes training, and the data."""
     shaping = {
         "replicas": num_replicas,
-        "base": [params.base.seed, params.base.deterministic],
+        "base": [params.training_seed, params.base.deterministic],
         "image_size": params.preprocess.image_size,
         "augment": asdict(params.augment),
         "model": asdict(params.model),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from unetseg.compare import add_compare_parser
 from unetseg.errors import reports_errors
 from unetseg.params import Base, Data, Inference, argument
+from unetseg.spread import add_spread_parser
 
 
 def _preset(args) -> int:
@@ -95,6 +97,8 @@ def main(argv=None) -> int:
     predict.add_argument("--keep-going", action="store_true", help="skip unreadable files, list them at the end")
     predict.add_argument("--no-overlays", action="store_true")
     predict.set_defaults(run=_predict)
+    add_compare_parser(commands)
+    add_spread_parser(commands)
     preset = commands.add_parser("preset", help="set a named group of params in params.yaml")
     preset.add_argument("name", help="preset name, e.g. 'seed' for the seed post's exact settings")
     preset.add_argument("--params", default="params.yaml")

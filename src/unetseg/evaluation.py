@@ -27,9 +27,10 @@ from unetseg.metrics import (
 )
 from unetseg.modelio import load_model
 from unetseg.pairs_table import TRAIN, VALIDATION, read_pairs
-from unetseg.params import Data, Inference
+from unetseg.params import Data, Evaluate, Inference
 from unetseg.plots import gallery
 from unetseg.tfrecords import shard_files
+from unetseg.uncertainty import group_bootstrap_interval
 
 BATCH = 16
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -49,8 +50,20 @@ def _batches(files):
         yield image.numpy(), mask.numpy()[..., 0].astype(bool), [i.decode() for i in id_.numpy()], size.numpy()
 
 
+def intervals(per_image: pd.DataFrame, resamples: int, seed: int) -> dict[str, float]:
+    """95 % bootstrap intervals of the mean dice and original dice, redrawing validation groups
+    (unetseg.uncertainty); none with a single group, where there is nothing to redraw."""
+    if per_image["group"].nunique() < 2:
+        return {}
+    found = {}
+    for name in ("dice", "original_dice"):
+        low, high = group_bootstrap_interval(per_image[name].to_numpy(), per_image["group"].to_numpy(), resamples, seed)
+        found[f"{name}_ci_low"], found[f"{name}_ci_high"] = low, high
+    return found
+
+
 def evaluate_model(
-    model_path, tfrecord_dir, pairs_path, inference: Inference, data: Data, gallery_size: int
+    model_path, tfrecord_dir, pairs_path, inference: Inference, data: Data, settings: Evaluate
 ) -> Evaluation:
     """Metrics (unetseg.metrics's definitions), per-image table, curves and gallery of the validation split."""
     model = load_model(model_path)
@@ -84,6 +97,8 @@ def evaluate_model(
     per_image = per_image_table(ids, counts)
     per_image.insert(1, "group", [pairs.at[i, "group"] for i in ids])
     per_image["original_dice"] = per_image_dice(original)
+    metrics.update(intervals(per_image, settings.bootstrap_resamples, settings.bootstrap_seed))
+    gallery_size = settings.gallery_size
     order = np.argsort(per_image["dice"].to_numpy(), kind="stable")
     shown = list(order[:gallery_size]) + [i for i in order[::-1][:gallery_size] if i not in order[:gallery_size]]
     curves = {

@@ -166,6 +166,7 @@ class Train(_Section):
     mixed_precision: bool  # float16 compute on a GPU; ignored (with a note) on a CPU
     jit_compile: bool  # XLA-compile the training step
     strategy: Literal["auto", "mirrored", "multi_worker"]  # tf.distribute; see unetseg.distribute
+    seed_offset: int = _range(ge=0)  # training draws from base.seed + this: reseed training alone
 
     def check(self):
         """Refuse patience settings that can never take effect."""
@@ -197,6 +198,8 @@ class Inference(_Section):
 class Evaluate(_Section):
     SECTION = "evaluate"
     gallery_size: int = _range(ge=1)  # worst and best validation images shown
+    bootstrap_resamples: int = _range(ge=100)  # for the 95 % intervals over validation groups
+    bootstrap_seed: int = _range(ge=0)
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,15 @@ class Params:
     inference: Inference
     evaluate: Evaluate
     predict: Predict
+
+    @property
+    def training_seed(self) -> int:
+        """What training's randomness (weights, shuffling, augmentation, dropout) draws from.
+
+        Apart from base.seed, which also draws the sample and the split, so that
+        training alone can be reseeded on the same data (`unetseg spread`).
+        """
+        return self.base.seed + self.train.seed_offset
 
     def __post_init__(self):
         hints = typing.get_type_hints(Params)

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from unetseg import cpu
 from unetseg.backups import BEST, epochs_done, fingerprint, prepare_backup, remove_backup, worker_backup
 from unetseg.callbacks import make_callbacks, open_live, trim_history
 from unetseg.dataset import steps_per_epoch, training_dataset, validation_dataset
@@ -77,7 +78,7 @@ def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strat
     Every worker validates on the whole validation split in global batches: the
     average over workers of identical numbers is the one-device number.
     """
-    batch_size, seed = params.train.batch_size, params.base.seed
+    batch_size, seed = params.train.batch_size, params.training_seed
     shuffle_buffer = batch_size * params.train.shuffle_batches
     epochs = range(first_epoch, params.train.epochs)
     records = dict(zip(train_files, (row["records"] for row in read_manifest(tfrecord_dir)["splits"][TRAIN])))
@@ -120,6 +121,7 @@ def train(
     Under a multi-worker strategy every worker runs this; the chief alone writes the
     model, the curves and the backup that the next run resumes from.
     """
+    print(cpu.describe())
     strategy = make_strategy(params.train.strategy)  # before any other TensorFlow work
     me = role(strategy)
     live_dir, backup_dir = Path(live_dir), Path(backup_dir)
@@ -127,7 +129,7 @@ def train(
     validation_files = shard_files(tfrecord_dir, VALIDATION)
     if params.base.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(params.base.seed)
+    keras.utils.set_random_seed(params.training_seed)
     with strategy.scope():
         model = build_model(params)
     expected = fingerprint(params, tfrecord_dir, me.num_replicas)

@@ -208,9 +208,13 @@ def test_evaluate_and_predict_read_masks_by_the_data_rules(tmp_path, run):
         mask.resize((32, 24), Image.NEAREST).save(data / "masks" / f"{image.stem}_manual.gif")
     params = write_yaml(tmp_path / "params.yaml", tiny_params(data={
         "images_dir": str(data / "images"), "masks_dir": str(data / "masks"), "mask_pattern": "{id}_manual.gif",
-        "id_pattern": "^(.+)_training$", "resize_masks": True}))
+        "id_pattern": "^(.+)_training$", "resize_masks": True}, split={"val_fraction": 0.5}))
     run_stages(tmp_path, params)
     metrics = json.loads((tmp_path / "evaluate.json").read_text())
+    per_image = pd.read_csv(tmp_path / "per_image.csv")
+    assert per_image.group.nunique() == 2  # two validation objects: an interval over groups
+    for name in ("dice", "original_dice"):
+        assert metrics[f"{name}_ci_low"] <= metrics[name] <= metrics[f"{name}_ci_high"]
     assert metrics["original_dice"] == pytest.approx(_original_dice_by_scikit_learn(tmp_path, True), abs=1e-5)
     masks = sorted((tmp_path / "predictions" / "masks").iterdir())
     assert masks and all(m.stem.endswith("_training") for m in masks)  # named after the image files

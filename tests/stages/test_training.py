@@ -188,3 +188,16 @@ def test_gpu_options_are_harmless_on_a_cpu(tmp_path, tiny_tfrecords, capsys):
     model = keras.saving.load_model(tmp_path / "model.keras")
     assert model.get_layer("mask").compute_dtype == "float32"
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_seed_offset_reseeds_training_alone(tmp_path, tiny_tfrecords):
+    """train.seed_offset draws other weights and batches from the same TFRecords (the split is untouched:
+    split and preprocess read no train.* key, as tests/stages checks against dvc.yaml)."""
+    weights = []
+    for offset in (0, 1):
+        params = _params(train={"seed_offset": offset})
+        assert params.training_seed == params.base.seed + offset
+        _train(tmp_path / str(offset), tiny_tfrecords, params)
+        weights.append(keras.saving.load_model(tmp_path / str(offset) / "model.keras").get_weights())
+    assert not all(np.array_equal(a, b) for a, b in zip(*weights))
+    assert fingerprint(_params(train={"seed_offset": 1}), tiny_tfrecords) != fingerprint(_params(), tiny_tfrecords)

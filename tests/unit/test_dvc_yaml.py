@@ -25,8 +25,8 @@ def _unetseg_imports(path: Path) -> set[str]:
 
 
 def code_closure(script: Path) -> set[str]:
-    """The script and every unetseg module it reaches, as repo-relative paths."""
-    seen, todo = set(), list(_unetseg_imports(script))
+    """The script and every unetseg module it reaches (the package's __init__ runs first), as repo-relative paths."""
+    seen, todo = set(), list(_unetseg_imports(script) | _unetseg_imports(PACKAGE / "__init__.py"))
     while todo:
         name = todo.pop()
         if name not in seen:
