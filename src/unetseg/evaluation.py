@@ -98,9 +98,9 @@ def evaluate_model(
     per_image.insert(1, "group", [pairs.at[i, "group"] for i in ids])
     per_image["original_dice"] = per_image_dice(original)
     metrics.update(intervals(per_image, settings.bootstrap_resamples, settings.bootstrap_seed))
-    gallery_size = settings.gallery_size
     order = np.argsort(per_image["dice"].to_numpy(), kind="stable")
-    shown = list(order[:gallery_size]) + [i for i in order[::-1][:gallery_size] if i not in order[:gallery_size]]
+    worst, best = order[: settings.gallery_size], order[::-1][: settings.gallery_size]
+    shown = list(worst) + [i for i in best if i not in worst]
     curves = {
         "dice_vs_threshold": threshold_curve(p, masks, THRESHOLDS, lambda pi, t: binarize(pi, inference, t)),
         "precision_recall": precision_recall_curve(p, masks),
