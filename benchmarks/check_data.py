@@ -28,7 +28,8 @@ def data(images, masks, pattern) -> Data:
 def measure(name, images, masks, pattern) -> None:
     for workers in (1, os.cpu_count()):
         start = time.perf_counter()
-        pairs, _, problems = check_data(images, masks, data(images, masks, pattern), workers)
+        check = check_data(images, masks, data(images, masks, pattern), workers)
+        pairs, problems = check.pairs, check.problems
         seconds = time.perf_counter() - start
         print(f"{name}: {len(pairs)} pairs, {workers} worker(s): {seconds:.2f} s = "
               f"{1000 * seconds / len(pairs):.1f} s per 1,000 pairs; problems: {len(problems)}", flush=True)

@@ -1,13 +1,16 @@
 """Score the model on the validation split, at the model's and the original resolution.
 
-In: params inference.*, evaluate.*, data.* (the mask rules); the model; the TFRecords; the pairs table and its masks.
+In: params inference.*, evaluate.*, data.* (the mask rules), classes.*; the model; the TFRecords;
+the pairs table and its masks.
 Out: --metrics JSON (see unetseg.metrics and the README for what each number is);
---per-image CSV; --plots folder of curves (CSV); --gallery PNG of the worst and best images.
+--per-image CSV; --plots folder of curves (CSV); --gallery PNG of the worst and best images;
+--confusion CSV of pixel counts (true class by predicted class) and its row-normalised PNG beside.
 """
 
 import argparse
 import sys
 
+from unetseg.classes import ClassMap
 from unetseg.errors import reports_errors
 from unetseg.evaluation import evaluate_model, write_evaluation
 from unetseg.params import load_params
@@ -24,13 +27,17 @@ def main(argv=None):
     parser.add_argument("--per-image", required=True)
     parser.add_argument("--plots", required=True)
     parser.add_argument("--gallery", required=True)
+    parser.add_argument("--confusion", required=True, help="CSV of pixel counts; a PNG of it is written beside")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     evaluation = evaluate_model(
-        args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate
+        args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate,
+        ClassMap.from_params(params.classes),
     )
-    write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery)
-    print(f"{args.metrics}: " + ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()))
+    write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery, args.confusion)
+    print(f"{args.metrics}: " + ", ".join(
+        f"{k} {v:.4f}" for k, v in evaluation.metrics.items() if not isinstance(v, (dict, str))
+    ))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Predict masks for the validation images, at each image's original size, and a montage.
 
-In: params inference.*, predict.*, data.* (the file rules); the model; the pairs table and its files.
-Out: --out folder with masks/<stem>.png (0/255) and overlays/<stem>.jpg, named after each
-image file; --montage PNG, rows of mask | image | prediction at the model's size.
+In: params inference.*, predict.*, data.* (the file rules), classes.*; the model; the pairs table and its files.
+Out: --out folder with masks/<stem>.png (0/255, or class indices in a palette PNG) and
+overlays/<stem>.jpg, named after each image file; --montage PNG, rows of mask | image | prediction at the model's size.
 """
 
 import argparse
 import sys
 
+from unetseg.classes import ClassMap
 from unetseg.errors import reports_errors
 from unetseg.prediction import predict_validation
 from unetseg.params import load_params
@@ -24,7 +25,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params(args.params)
     count = predict_validation(
-        args.model, args.pairs, args.out, args.montage, params.inference, params.data, params.predict.montage_rows
+        args.model, args.pairs, args.out, args.montage, params.inference, params.data, params.predict.montage_rows,
+        ClassMap.from_params(params.classes),
     )
     print(f"{args.out}: {count} masks; {args.montage}")
 

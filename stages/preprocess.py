@@ -1,6 +1,6 @@
 """Decode, resize to the model size and write sharded TFRecords per split.
 
-In: params preprocess.*, data.* (the file rules); the pairs table and the files it names.
+In: params preprocess.*, data.* (the file rules), classes.*; the pairs table and the files it names.
 Out: --out folder of <split>-NNNNN-of-NNNNN.tfrecord shards and manifest.json.
 """
 
@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from unetseg.atomic import atomic_output
+from unetseg.classes import ClassMap
 from unetseg.errors import reports_errors
 from unetseg.params import load_params
 from unetseg.preprocessing import write_tfrecords
@@ -26,7 +27,7 @@ def main(argv=None):
     with atomic_output(args.out) as out:
         counts = write_tfrecords(
             pairs, out, params.preprocess.image_size, params.preprocess.num_shards, params.data,
-            workers=params.base.workers, progress=True,
+            workers=params.base.workers, progress=True, classes=ClassMap.from_params(params.classes),
         )
     print(f"{args.out}: {counts}")
 

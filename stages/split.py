@@ -1,8 +1,9 @@
 """Pair images with masks, check every file, and split train/validation by group.
 
-In: params base.seed, data.*, split.*; the images and masks folders.
+In: params base.seed, data.*, classes.*, split.*; the images and masks folders.
 Out: --out pairs table (CSV: id, image, mask, group, split); --summary counts per side
-(JSON); --data-summary formats, modes, sizes, foreground fractions, non-binary pixels (JSON).
+(JSON); --data-summary formats, modes, sizes, foreground fractions, non-binary pixels, or
+with classes the census per split and class (JSON).
 Any problem (unpaired file, unreadable or unusable file) stops the stage with all of
 them listed, and nothing is written.
 """
@@ -12,7 +13,8 @@ import json
 import sys
 
 from unetseg.atomic import atomic_output
-from unetseg.checking import check_data, raise_problems
+from unetseg.checking import check_data, class_census, raise_problems
+from unetseg.classes import ClassMap
 from unetseg.errors import reports_errors
 from unetseg.params import load_params
 from unetseg.splitting import split_pairs, split_summary
@@ -27,12 +29,14 @@ def main(argv=None):
     parser.add_argument("--data-summary", required=True)
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    pairs, data_summary, problems = check_data(
-        params.data.images_dir, params.data.masks_dir, params.data, params.base.workers
-    )
-    raise_problems(problems)
-    table = split_pairs(pairs, params.split.val_fraction, params.base.seed, params.split.group_pattern)
+    classes = ClassMap.from_params(params.classes)
+    check = check_data(params.data.images_dir, params.data.masks_dir, params.data, params.base.workers, classes)
+    raise_problems(check.problems)
+    table = split_pairs(check.pairs, params.split.val_fraction, params.base.seed, params.split.group_pattern)
     summary = split_summary(table)
+    data_summary = check.summary
+    if classes is not None:
+        data_summary.update(class_census(check.class_pixels, dict(zip(table["id"], table["split"])), classes))
     with atomic_output(args.out) as out:
         table.to_csv(out, index=False)
     with atomic_output(args.summary) as out:

@@ -88,3 +88,44 @@ def tiny_tfrecords(tmp_path_factory, sample_dir) -> Path:
     out = tmp_path_factory.mktemp("tfrecords") / "tfrecords"
     write_tfrecords(table, out, (32, 32), num_shards=2, data=params_from_dict(tiny_params()).data)
     return out
+
+
+CLASSES = {"names": ["background", "box", "disc"], "values": [0, 1, 2], "ignore": [255], "masks": "labels",
+           "weights": "none"}
+
+
+def make_classes_sample(folder: Path, count: int = 12, size=(48, 64), seed: int = 0) -> Path:
+    """Scenes of a box (class 1) and a disc (class 2) on a background (0), as JPEG images and palette
+    PNG label maps whose shapes have a 1-pixel border of 255 (ignored, as in PASCAL VOC)."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    height, width = size
+    for index in range(count):
+        labels = Image.new("L", (width, height), 0)
+        draw = ImageDraw.Draw(labels)
+        x, y = int(rng.integers(2, width // 2 - 4)), int(rng.integers(2, height // 2 - 4))
+        draw.rectangle((x, y, x + width // 3, y + height // 3), fill=1, outline=255)
+        cx, cy, r = int(rng.integers(width // 2, width - 10)), int(rng.integers(height // 2, height - 10)), 8
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=2, outline=255)
+        indices = np.asarray(labels)
+        colours = np.array([[40, 120, 40], [200, 60, 50], [60, 70, 210]], np.float32)
+        image = colours[np.where(indices == 255, 0, indices)] + rng.normal(0, 12, (height, width, 3))
+        stem = f"g{index // 2}_{index % 2}"
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(folder / "images" / f"{stem}.jpg", quality=90)
+        mask = Image.fromarray(indices, mode="L").convert("P")
+        mask.putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255] + [255, 255, 255] * 253)
+        mask.save(folder / "masks" / f"{stem}.png")
+    return folder
+
+
+def classes_params(folder: Path, **overrides) -> dict:
+    """Tiny params for the sample of `make_classes_sample`."""
+    return tiny_params(**merge({
+        "data": {"images_dir": str(folder / "images"), "masks_dir": str(folder / "masks"), "mask_pattern": "{stem}.png"},
+        "classes": CLASSES,
+        "train": {"loss": "crossentropy_dice", "monitor": "val_mean_iou", "epochs": 2},
+        "split": {"val_fraction": 0.34},
+    }, overrides))

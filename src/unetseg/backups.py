@@ -41,6 +41,7 @@ def fingerprint(params: Params, tfrecord_dir: str | Path, num_replicas: int = 1)
         "augment": asdict(params.augment),
         "model": asdict(params.model),
         "train": asdict(params.train),
+        "classes": asdict(params.classes),  # the loss weights; the class map is in the manifest too
         "data": read_manifest(tfrecord_dir),
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()

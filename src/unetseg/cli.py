@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from unetseg.compare import add_compare_parser
@@ -21,15 +22,41 @@ def _preset(args) -> int:
     return 0
 
 
-def _check_data(args) -> int:
-    import json
+def _mask_value(text: str):
+    """A mask value on the command line: 15, or a colour [0,0,0]."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not (isinstance(value, int) or isinstance(value, list) and all(isinstance(v, int) for v in value)):
+        raise argparse.ArgumentTypeError(f"a mask value is an integer (15) or a colour ([0,0,0]), got {text!r}")
+    return value
 
+
+def _classes(args) -> int:
+    from unetseg.classes import classes_from_table
+    from unetseg.presets import set_params
+
+    changed = set_params(args.params, {"classes": classes_from_table(args.table, args.ignore)})
+    for key, (old, new) in changed.items():
+        print(f"{key}: {old!r} -> {new!r}")
+    print(f"{args.params}: classes from {args.table} ({len(changed)} key(s) changed)")
+    return 0
+
+
+def _check_data(args) -> int:
     from unetseg.atomic import atomic_output
-    from unetseg.checking import check_data
+    from unetseg.checking import check_data, class_census
+    from unetseg.classes import ClassMap
+    from unetseg.params import load_params
 
     data = Data(str(args.images_dir), str(args.masks_dir), args.mask_pattern, args.id_pattern,
                 args.max_pixels, args.max_nonbinary_fraction, args.resize_masks)  # checked as params are
-    _, summary, problems = check_data(args.images_dir, args.masks_dir, data, args.workers)
+    classes = ClassMap.from_params(load_params(args.classes_from).classes) if args.classes_from else None
+    check = check_data(args.images_dir, args.masks_dir, data, args.workers, classes)
+    summary, problems = check.summary, check.problems
+    if classes is not None and check.class_pixels:
+        summary.update(class_census(check.class_pixels, dict.fromkeys(check.class_pixels, "all"), classes))
     text = json.dumps(summary, indent=2)
     if args.summary:
         with atomic_output(args.summary) as out:
@@ -56,7 +83,7 @@ def _predict(args) -> int:
     if problems:
         print(f"{len(problems)} file(s) could not be predicted", file=sys.stderr)
         return 1
-    print(f"{args.output_dir}: masks/ (0/255 PNG at each image's size)" + ("" if args.no_overlays else ", overlays/"))
+    print(f"{args.output_dir}: masks/ (PNG at each image's size)" + ("" if args.no_overlays else ", overlays/"))
     return 0
 
 
@@ -79,10 +106,13 @@ def main(argv=None) -> int:
     check.add_argument("--resize-masks", action="store_true", help="resize masks of another size (nearest)")
     check.add_argument("--workers", type=argument(Base, "workers"), default=0, help="decoding processes; 0: one per core")
     check.add_argument("--summary", metavar="JSON", help="also write the summary to this file")
+    check.add_argument("--classes-from", metavar="PARAMS",
+                       help="read masks by the class map (classes.*) of this params file")
     check.set_defaults(run=_check_data)
     predict = commands.add_parser(
         "predict", help="masks for every image of a folder, at each image's size",
-        description="Write OUTPUT_DIR/masks/<stem>.png (0/255) and OUTPUT_DIR/overlays/<stem>.jpg "
+        description="Write OUTPUT_DIR/masks/<stem>.png (0/255; for a model of several classes, class "
+        "indices in a palette PNG of the class colours) and OUTPUT_DIR/overlays/<stem>.jpg "
         "for every image in INPUT_DIR (two images with one stem, a.jpg and a.png, are refused). "
         "An unreadable file stops the run, or with --keep-going is skipped and listed; either way "
         "the exit status is then 1.",
@@ -97,6 +127,17 @@ def main(argv=None) -> int:
     predict.add_argument("--keep-going", action="store_true", help="skip unreadable files, list them at the end")
     predict.add_argument("--no-overlays", action="store_true")
     predict.set_defaults(run=_predict)
+    classes = commands.add_parser(
+        "classes", help="set classes.* in params.yaml from a dataset's class table (CSV)",
+        description="Read a class table, value,name (label maps, e.g. Stanford Background's classes.csv) or "
+        "name,r,g,b (colour masks, e.g. CamVid's class_dict.csv), and write classes.names, values, ignore and "
+        "masks into the params file. Rows whose value is given with --ignore become ignored values, not classes.",
+    )
+    classes.add_argument("table", help="CSV with columns value,name or name,r,g,b")
+    classes.add_argument("--ignore", action="append", default=[], metavar="VALUE", type=_mask_value,
+                         help="a mask value to ignore: 15, or a colour '[0,0,0]'; repeat for several")
+    classes.add_argument("--params", default="params.yaml")
+    classes.set_defaults(run=_classes)
     add_compare_parser(commands)
     add_spread_parser(commands)
     preset = commands.add_parser("preset", help="set a named group of params in params.yaml")

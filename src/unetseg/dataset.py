@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 
 from unetseg.augment import augment_batch
@@ -72,8 +73,16 @@ def validation_dataset(files, batch_size: int, count: int | None = None):
     return _pairs(files, count).batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
+def class_pixels(files, num_classes: int) -> np.ndarray:
+    """Pixels per class in the label maps of some shards (ignored pixels left out)."""
+    counts = np.zeros(256, np.int64)
+    for _, mask, _, _ in tf.data.TFRecordDataset(files).map(parse_example, num_parallel_calls=AUTOTUNE):
+        counts += np.bincount(mask.numpy().ravel(), minlength=256)
+    return counts[:num_classes]
+
+
 def records_dataset(files, batch_size: int):
-    """Batched (float image, {0,1} uint8 mask, id, original size) in file order, for evaluate."""
+    """Batched (float image, uint8 mask, id, original size) in file order, for evaluate."""
     records = tf.data.TFRecordDataset(files).map(parse_example, num_parallel_calls=AUTOTUNE)
     return records.batch(batch_size).map(
         lambda image, mask, id_, size: (tf.cast(image, tf.float32) / 255.0, mask, id_, size)

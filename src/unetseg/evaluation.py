@@ -1,4 +1,8 @@
-"""Scoring a saved model on the validation split, at the model's and at the original resolution."""
+"""Scoring a saved model on the validation split, at the model's and at the original resolution.
+
+Binary models by unetseg.metrics, models of several classes by unetseg.class_metrics;
+both write a confusion matrix (counts, and a row-normalised picture).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,11 @@ import pandas as pd
 
 from unetseg import baselines
 from unetseg.atomic import atomic_output
-from unetseg.dataset import records_dataset
+from unetseg.class_metrics import confusion, confusion_table, per_image_scores, summarize_classes
+from unetseg.classes import ClassMap, check_same
+from unetseg.dataset import class_pixels, records_dataset
 from unetseg.imaging import read_truth
-from unetseg.inference import binarize, mask_at, probabilities
+from unetseg.inference import binarize, mask_at, probabilities, to_mask
 from unetseg.metrics import (
     confusion_counts,
     distribution,
@@ -25,11 +31,11 @@ from unetseg.metrics import (
     summarize,
     threshold_curve,
 )
-from unetseg.modelio import load_model
+from unetseg.modelio import load_model, model_classes
 from unetseg.pairs_table import TRAIN, VALIDATION, read_pairs
 from unetseg.params import Data, Evaluate, Inference
-from unetseg.plots import gallery
-from unetseg.tfrecords import shard_files
+from unetseg.plots import class_gallery, confusion_picture, gallery
+from unetseg.tfrecords import check_classes, shard_files
 from unetseg.uncertainty import group_bootstrap_interval
 
 BATCH = 16
@@ -42,12 +48,13 @@ class Evaluation:
     per_image: pd.DataFrame
     curves: dict[str, pd.DataFrame]
     gallery: object  # PIL image
+    confusion: pd.DataFrame  # pixel counts, true class by predicted class, at the model's resolution
 
 
 def _batches(files):
-    """(images float, masks bool, ids, original sizes) batches of some shards, in file order."""
+    """(images float, masks uint8, ids, original sizes) batches of some shards, in file order."""
     for image, mask, id_, size in records_dataset(files, BATCH):
-        yield image.numpy(), mask.numpy()[..., 0].astype(bool), [i.decode() for i in id_.numpy()], size.numpy()
+        yield image.numpy(), mask.numpy()[..., 0], [i.decode() for i in id_.numpy()], size.numpy()
 
 
 def intervals(per_image: pd.DataFrame, resamples: int, seed: int) -> dict[str, float]:
@@ -63,9 +70,15 @@ def intervals(per_image: pd.DataFrame, resamples: int, seed: int) -> dict[str, f
 
 
 def evaluate_model(
-    model_path, tfrecord_dir, pairs_path, inference: Inference, data: Data, settings: Evaluate
+    model_path, tfrecord_dir, pairs_path, inference: Inference, data: Data, settings: Evaluate,
+    classes: ClassMap | None = None,
 ) -> Evaluation:
-    """Metrics (unetseg.metrics's definitions), per-image table, curves and gallery of the validation split."""
+    """Metrics, per-image table, curves, gallery and confusion matrix of the validation split.
+
+    `classes`, the params' class map, must be the one the TFRecords and the model were made with.
+    """
+    check_same(classes, model_classes(model_path), "params.yaml (classes)", str(model_path))
+    check_classes(tfrecord_dir, classes)
     model = load_model(model_path)
     batches = list(_batches(shard_files(tfrecord_dir, VALIDATION)))
     images, masks = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
@@ -73,46 +86,118 @@ def evaluate_model(
     p = np.concatenate(
         [probabilities(model, images[i : i + BATCH], inference.tta_flip) for i in range(0, len(images), BATCH)]
     )
+    pairs = read_pairs(pairs_path).set_index("id")
+
+    def truth_at_original(id_, size):
+        """An image's mask file read by the data rules, at the image's original size (as Kaggle scored Carvana)."""
+        return read_truth(pairs.at[id_, "mask"], tuple(size), data, pairs.at[id_, "image"], classes).mask
+
+    scored = _Scored(images, masks, p, ids, sizes, truth_at_original, shard_files(tfrecord_dir, TRAIN))
+    evaluation = _score_binary(scored, inference) if classes is None else _score_classes(scored, inference, classes)
+    evaluation.metrics["images"] = len(ids)
+    per_image = evaluation.per_image
+    per_image.insert(1, "group", [pairs.at[i, "group"] for i in ids])
+    evaluation.metrics.update(intervals(per_image, settings.bootstrap_resamples, settings.bootstrap_seed))
+    order = np.argsort(per_image["dice"].to_numpy(), kind="stable")
+    worst, best = order[: settings.gallery_size], order[::-1][: settings.gallery_size]
+    shown = list(worst) + [i for i in best if i not in worst]
+    evaluation.curves["dice_sorted"] = pd.DataFrame(
+        {"rank": np.arange(len(order)), "dice": per_image["dice"].to_numpy()[order]}
+    )
+    predicted = [to_mask(p[i], inference) for i in shown]
+    panels = [(ids[i], images[i], masks[i], mask, per_image["dice"][i]) for i, mask in zip(shown, predicted)]
+    if classes is None:
+        evaluation.gallery = gallery([(n, im, t.astype(bool), m.astype(bool), d) for n, im, t, m, d in panels])
+    else:
+        evaluation.gallery = class_gallery(panels, classes.colours)
+    return evaluation
+
+
+@dataclass
+class _Scored:
+    """The validation split as the model saw it, and how to read its truth at the original size."""
+
+    images: np.ndarray  # float, at the model's size
+    masks: np.ndarray  # uint8, at the model's size
+    p: np.ndarray  # probabilities
+    ids: list[str]
+    sizes: np.ndarray  # original (height, width)
+    truth_at_original: object  # (id, size) -> the mask file read by the data rules
+    train_files: list[str]  # the train split's shards, for the baselines
+
+
+def _score_binary(scored: _Scored, inference: Inference) -> Evaluation:
+    """unetseg.metrics's definitions, the empty and brightness baselines, and the threshold curves."""
+    images, p, ids, sizes, masks = scored.images, scored.p, scored.ids, scored.sizes, scored.masks.astype(bool)
     predicted = np.stack([binarize(pi, inference) for pi in p])
     counts = confusion_counts(masks, predicted)
     metrics = summarize(counts)
     metrics.update(distribution(per_image_dice(counts), "dice"))
-
-    # At each image's original size, against its mask file read by the data rules (as Kaggle scored Carvana).
-    pairs = read_pairs(pairs_path).set_index("id")
     original = []
     for id_, pi, size in zip(ids, p, sizes):
-        truth = read_truth(pairs.at[id_, "mask"], tuple(size), data, pairs.at[id_, "image"]).mask
+        truth = scored.truth_at_original(id_, size)
         original.append(confusion_counts(truth[None], mask_at(pi, truth.shape, inference)[None]))
     original = merge_counts(original)
     metrics.update({f"original_{k}": v for k, v in summarize(original).items()})
-
-    train_batches = ((b[0], b[1]) for b in _batches(shard_files(tfrecord_dir, TRAIN)))
+    train_batches = ((b[0], b[1].astype(bool)) for b in _batches(scored.train_files))
     metrics["baseline_empty_dice"] = baselines.empty_dice(masks)
     metrics["baseline_brightness_dice"] = baselines.brightness_dice(
         baselines.grey_histograms(train_batches), baselines.grey_histograms([(images, masks)])
     )
-    metrics["images"] = len(ids)
-
     per_image = per_image_table(ids, counts)
-    per_image.insert(1, "group", [pairs.at[i, "group"] for i in ids])
     per_image["original_dice"] = per_image_dice(original)
-    metrics.update(intervals(per_image, settings.bootstrap_resamples, settings.bootstrap_seed))
-    order = np.argsort(per_image["dice"].to_numpy(), kind="stable")
-    worst, best = order[: settings.gallery_size], order[::-1][: settings.gallery_size]
-    shown = list(worst) + [i for i in best if i not in worst]
     curves = {
         "dice_vs_threshold": threshold_curve(p, masks, THRESHOLDS, lambda pi, t: binarize(pi, inference, t)),
         "precision_recall": precision_recall_curve(p, masks),
-        "dice_sorted": pd.DataFrame({"rank": np.arange(len(order)), "dice": per_image["dice"].to_numpy()[order]}),
     }
-    panels = [(ids[i], images[i], masks[i], predicted[i].astype(bool), per_image["dice"][i]) for i in shown]
-    return Evaluation(metrics, per_image, curves, gallery(panels))
+    matrix = np.array([[counts["tn"].sum(), counts["fp"].sum()], [counts["fn"].sum(), counts["tp"].sum()]])
+    return Evaluation(metrics, per_image, curves, None, confusion_table(matrix, ["background", "foreground"]))
 
 
-def write_evaluation(evaluation: Evaluation, metrics_path, per_image_path, plots_dir, gallery_path) -> None:
-    """Write the metrics JSON (finite numbers only), the per-image CSV, the curves and the gallery, atomically."""
-    bad = [k for k, v in evaluation.metrics.items() if not math.isfinite(v)]
+def _score_classes(scored: _Scored, inference: Inference, classes: ClassMap) -> Evaluation:
+    """unetseg.class_metrics's definitions and the all-most-frequent-class baseline."""
+    k, ids = classes.num_classes, scored.ids
+    matrices = np.stack([confusion(t, to_mask(pi, inference), k) for t, pi in zip(scored.masks, scored.p)])
+    metrics = summarize_classes(matrices, classes.names)
+    original = []
+    for id_, pi, size in zip(ids, scored.p, scored.sizes):
+        truth = scored.truth_at_original(id_, size)
+        original.append(confusion(truth, mask_at(pi, truth.shape, inference), k))
+    original = np.stack(original)
+    metrics.update({f"original_{key}": v for key, v in summarize_classes(original, classes.names).items()})
+    # Every pixel given the class with the most training pixels: what a model must beat.
+    frequent = int(np.argmax(class_pixels(scored.train_files, k)))
+    baseline = np.zeros((k, k), np.int64)
+    baseline[:, frequent] = matrices.sum(0).sum(1)
+    everywhere = summarize_classes(baseline[None], classes.names)
+    metrics["baseline_most_frequent_class"] = classes.names[frequent]
+    metrics["baseline_most_frequent_mean_iou"] = everywhere["mean_iou"]
+    metrics["baseline_most_frequent_pixel_accuracy"] = everywhere["pixel_accuracy"]
+    dice, iou, _ = per_image_scores(matrices)
+    tp = np.diagonal(matrices, axis1=1, axis2=2).sum(1)
+    per_image = pd.DataFrame({
+        "id": ids, "dice": dice, "iou": iou,
+        "pixel_accuracy": np.where(matrices.sum((1, 2)) > 0, tp / np.maximum(matrices.sum((1, 2)), 1), 1.0),
+        "original_dice": per_image_scores(original)[0],
+    })
+    return Evaluation(metrics, per_image, {}, None, confusion_table(matrices.sum(0), classes.names))
+
+
+def _numbers(metrics: dict, prefix: str = ""):
+    """(dotted key, value) of every number in nested metrics, as `dvc metrics` flattens them."""
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            yield from _numbers(value, f"{prefix}{key}.")
+        elif not isinstance(value, str):
+            yield f"{prefix}{key}", value
+
+
+def write_evaluation(
+    evaluation: Evaluation, metrics_path, per_image_path, plots_dir, gallery_path, confusion_path
+) -> None:
+    """Write the metrics JSON (finite numbers only), the per-image CSV, the curves, the gallery and the
+    confusion matrix (CSV of counts, and beside it a PNG of its rows normalised), atomically."""
+    bad = [k for k, v in _numbers(evaluation.metrics) if not math.isfinite(v)]
     if bad:
         raise ValueError(f"non-finite metric(s): {', '.join(bad)}")
     with atomic_output(metrics_path) as out:
@@ -125,3 +210,7 @@ def write_evaluation(evaluation: Evaluation, metrics_path, per_image_path, plots
             table.to_csv(Path(out) / f"{name}.csv", index=False, float_format="%.6f")
     with atomic_output(gallery_path) as out:
         evaluation.gallery.save(out, format="PNG")
+    with atomic_output(confusion_path) as out:
+        evaluation.confusion.to_csv(out)
+    with atomic_output(Path(confusion_path).with_suffix(".png")) as out:
+        confusion_picture(evaluation.confusion).save(out, format="PNG")

@@ -26,6 +26,13 @@ Masks become {0,1} uint8:
   does not.
 - RGB with more than two colours: an error.
 
+With named classes (unetseg.classes) a mask is read as values, never thresholded:
+label maps (`classes.masks: labels`) by palette index or grey level (8 or 16 bit;
+an RGB mask whose channels all agree counts as grey), colour masks (`colours`) as
+RGB colours (a palette mask by its palette's colours); the class map turns the
+values into class indices. A colour mask read as labels, or a grey one read as
+colours, is an error that says which setting to change.
+
 The EXIF orientation tag is applied to images and masks alike, so they turn together.
 """
 
@@ -37,6 +44,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from unetseg.classes import ClassMap
 from unetseg.errors import DataError
 from unetseg.params import Data
 
@@ -132,7 +140,7 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, with_info
 
 @dataclass(frozen=True)
 class MaskReading:
-    mask: np.ndarray  # {0,1} uint8 (height, width)
+    mask: np.ndarray  # uint8 (height, width): {0,1}, or class indices (unetseg.classes)
     nonbinary: int  # pixels that were not exactly background or foreground
     info: Decoded
 
@@ -157,7 +165,8 @@ def _grey_mask(path: Path, grey: np.ndarray, full: int) -> tuple[np.ndarray, int
     if levels.max() < LABEL_MAP_LEVELS:
         raise DataError(
             f"{path}: mask has {levels.size} classes (values {', '.join(map(str, levels[:8]))}"
-            f"{'…' if levels.size > 8 else ''}) but the model is binary"
+            f"{'…' if levels.size > 8 else ''}) but the model is binary: name the classes in classes.names "
+            "(README: Several classes)"
         )
     nonbinary = int(np.count_nonzero((grey > full / 4) & (grey < full * 3 / 4)))
     return (grey > full / 2).astype(np.uint8), nonbinary
@@ -178,7 +187,7 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
         if used.size > 2:
             raise DataError(
                 f"{path}: palette mask uses {used.size} indices ({', '.join(map(str, used[:8]))}) "
-                "but the model is binary"
+                "but the model is binary: name the classes in classes.names (README: Several classes)"
             )
         if list(used) == [0, 1]:
             mask = indices  # already {0,1}
@@ -209,6 +218,38 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
     return MaskReading(mask, nonbinary, info)
 
 
+def _mask_values(path: Path, image: Image.Image, masks: str) -> np.ndarray:
+    """A mask's raw values: (H, W) indices or grey levels for label maps, (H, W, 3) for colour masks."""
+    if masks == "labels":
+        if image.mode in ("P", "PA"):
+            indices = np.asarray(image)
+            return indices[..., 0] if indices.ndim == 3 else indices
+        if _sixteen_bit(image):
+            return np.asarray(image, dtype=np.int64)
+        if image.mode in ("1", "L", "LA"):
+            return np.asarray(image.convert("L"))
+        rgb = np.asarray(image.convert("RGB"))
+        if (rgb == rgb[..., :1]).all():
+            return rgb[..., 0]
+        raise DataError(
+            f"{path}: a colour ({image.mode}) mask, but classes.masks is labels (class indices); "
+            "for colour-coded masks set classes.masks: colours and give each class's [r, g, b]"
+        )
+    if image.mode in ("P", "PA", "RGB", "RGBA", "CMYK", "YCbCr"):
+        return np.asarray(image.convert("RGB"))
+    raise DataError(
+        f"{path}: a greyscale ({image.mode}) mask, but classes.masks is colours; "
+        "for masks of class indices set classes.masks: labels"
+    )
+
+
+def read_labels(path: str | Path, classes: ClassMap, max_pixels: int = DEFAULT_MAX_PIXELS) -> MaskReading:
+    """A mask file as uint8 class indices by the class map (IGNORE for ignored values)."""
+    path = Path(path)
+    image, info = _open(path, "mask", max_pixels)
+    return MaskReading(classes.encode(_mask_values(path, image, classes.masks), path), 0, info)
+
+
 def _shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Resize to (height, width): first by box averaging over whole blocks when shrinking by
     2x or more (cheap), then bilinear, which Pillow antialiases when shrinking."""
@@ -235,16 +276,27 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def resize_mask_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize, for masks made at another size than their image."""
+    """Nearest-neighbour resize: every pixel keeps a label of the original, none is invented at a boundary."""
     height, width = size
+    if mask.shape == (height, width):
+        return mask
     return np.asarray(Image.fromarray(mask).resize((width, height), Image.NEAREST))
 
 
+def resize_truth(mask: np.ndarray, size: tuple[int, int], classes: ClassMap | None) -> np.ndarray:
+    """A truth mask at the model size: a binary one by area majority, a label map by nearest neighbour
+    (class indices have no order to average, and ignored pixels stay ignored)."""
+    return resize_mask(mask, size) if classes is None else resize_mask_nearest(mask, size)
+
+
 def resize_probabilities(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a float (height, width) map, e.g. probabilities back to full size."""
+    """Bilinear resize of a float (height, width) map, or of each channel of (height, width, K) maps:
+    probabilities back to full size."""
     height, width = size
     if values.shape[:2] == (height, width):
         return values.astype(np.float32)
+    if values.ndim == 3:
+        return np.stack([resize_probabilities(values[..., k], size) for k in range(values.shape[2])], axis=-1)
     return np.asarray(Image.fromarray(values.astype(np.float32)).resize((width, height), Image.BILINEAR))
 
 
@@ -259,13 +311,19 @@ def model_input(path: str | Path, size: tuple[int, int], max_pixels: int = DEFAU
     return resize_image(image, size), info
 
 
-def read_truth(mask_path, image_size: tuple[int, int], data: Data, image_path=None) -> MaskReading:
-    """The mask of an image of `image_size` (height, width) by the data rules, wherever a truth mask is read.
+def read_truth(
+    mask_path, image_size: tuple[int, int], data: Data, image_path=None, classes: ClassMap | None = None
+) -> MaskReading:
+    """The mask of an image of `image_size` (height, width) by the data rules, wherever a truth mask is read:
+    {0,1} for binary masks, class indices by the class map `classes`.
 
     Sizes must agree, unless `data.resize_masks`: then the mask is resized to its
     image by nearest neighbour.
     """
-    reading = read_mask(mask_path, data.max_pixels, data.max_nonbinary_fraction)
+    if classes is None:
+        reading = read_mask(mask_path, data.max_pixels, data.max_nonbinary_fraction)
+    else:
+        reading = read_labels(mask_path, classes, data.max_pixels)
     height, width = image_size
     if reading.mask.shape != (height, width):
         if not data.resize_masks:
@@ -287,8 +345,8 @@ class PairReading:
     nonbinary: int
 
 
-def load_pair(image_path, mask_path, data: Data) -> PairReading:
+def load_pair(image_path, mask_path, data: Data, classes: ClassMap | None = None) -> PairReading:
     """An image, fully decoded, and its mask (`read_truth`): what the data check reads."""
     image, image_info = read_image(image_path, data.max_pixels, with_info=True)
-    reading = read_truth(mask_path, image_info.size, data, image_path)
+    reading = read_truth(mask_path, image_info.size, data, image_path, classes)
     return PairReading(image, reading.mask, image_info, reading.info, reading.nonbinary)

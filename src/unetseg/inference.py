@@ -2,11 +2,12 @@
 evaluate, predict and `unetseg predict` apply.
 
 Each file becomes model input by `imaging.model_input` (the preprocess rule); the
-model's probabilities are resized back (bilinear) to the image's size and
-thresholded there by `binarize`. Two refinements, each a param: `tta_flip` averages
+model's probabilities are resized back (bilinear, each class's channel) to the
+image's size and made a mask there by `to_mask`: thresholded for a binary model,
+the most probable class for one of several classes. Two refinements, each a param: `tta_flip` averages
 the probabilities of the image and of its mirror image; `largest_component` keeps
 only the largest connected region of the mask (right for one object per image, as
-Carvana; wrong for many, as cells).
+Carvana; wrong for many, as cells; binary models only).
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ def model_input_size(model) -> tuple[int, int]:
     return int(height), int(width)
 
 
+def _squeezed(p: np.ndarray) -> np.ndarray:
+    return p[..., 0] if p.shape[-1] == 1 else p
+
+
 def probabilities(model, images: np.ndarray, tta_flip: bool) -> np.ndarray:
-    """Foreground probabilities (N, H, W) for float images (N, H, W, 3) at the model's size."""
-    p = np.asarray(model.predict_on_batch(images))[..., 0]
+    """For float images (N, H, W, 3) at the model's size: foreground probabilities (N, H, W) of a
+    binary model, class probabilities (N, H, W, K) of a model of K classes."""
+    p = _squeezed(np.asarray(model.predict_on_batch(images)))
     if tta_flip:
-        mirrored = np.asarray(model.predict_on_batch(images[:, :, ::-1]))[..., 0][:, :, ::-1]
+        mirrored = _squeezed(np.asarray(model.predict_on_batch(images[:, :, ::-1])))[:, :, ::-1]
         p = (p + mirrored) / 2
     return p
 
@@ -51,9 +57,17 @@ def binarize(p: np.ndarray, inference: Inference, threshold: float | None = None
     return largest_component(mask) if inference.largest_component else mask
 
 
+def to_mask(p: np.ndarray, inference: Inference, threshold: float | None = None) -> np.ndarray:
+    """An image's mask from its probabilities: `binarize`d (H, W) foreground probabilities, or
+    the most probable class of (H, W, K) class probabilities, as uint8 class indices."""
+    if p.ndim == 3:
+        return np.argmax(p, axis=-1).astype(np.uint8)
+    return binarize(p, inference, threshold)
+
+
 def mask_at(p: np.ndarray, size: tuple[int, int], inference: Inference) -> np.ndarray:
     """The mask at `size` (height, width) from model-size probabilities."""
-    return binarize(resize_probabilities(p, size), inference)
+    return to_mask(resize_probabilities(p, size), inference)
 
 
 @dataclass
@@ -63,7 +77,7 @@ class Prediction:
     small: np.ndarray | None = None  # the model's input, uint8 at the model's size
     image: np.ndarray | None = None  # the original image, RGB uint8, when asked for
     probabilities: np.ndarray | None = None  # at the model's size
-    mask: np.ndarray | None = None  # {0,1} at the original size
+    mask: np.ndarray | None = None  # {0,1} or class indices, at the original size
     error: DataError | None = None
 
 

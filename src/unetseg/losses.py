@@ -1,11 +1,20 @@
-"""Dice loss and metric in pure Keras 3 ops, registered so saved models reload."""
+"""Losses and training metrics in pure Keras 3 ops: binary (the seed's) and for several classes.
+
+The binary ones are registered so saved models reload. Those for several classes
+take label maps (class indices, IGNORE for ignored pixels) against a softmax, and
+count ignored pixels nowhere.
+"""
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
+from unetseg.classes import IGNORE
+
 PACKAGE = "unetseg"
+EPSILON = 1e-7
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -45,18 +54,90 @@ def bce_dice_loss(y_true, y_pred):
 
 LOSSES = {
     "binary_crossentropy": "binary_crossentropy",
+    "crossentropy": "binary_crossentropy",
     "dice": dice_loss,
     "bce_dice": bce_dice_loss,
+    "crossentropy_dice": bce_dice_loss,
 }
 
 
-def get_loss(name: str):
-    """The loss for a `train.loss` name."""
-    return LOSSES[name]
+def _one_hot(y_true, num_classes: int, dtype):
+    """(one-hot classes, valid) of a label map batch (B, H, W, 1); ignored pixels are all zeros and not valid."""
+    labels = ops.cast(y_true[..., 0], "int32")
+    ignored = ops.equal(labels, IGNORE)
+    valid = ops.cast(ops.logical_not(ignored), dtype)
+    one_hot = ops.one_hot(ops.where(ignored, 0, labels), num_classes, dtype=dtype) * valid[..., None]
+    return one_hot, valid
 
 
-def training_metrics():
-    """The metrics the seed tracks: soft batch dice and binary accuracy at 0.5."""
+class ClassLosses:
+    """Cross-entropy, soft dice and accuracy over K softmax channels, with optional class weights.
+
+    Cross-entropy is the weighted mean over labelled pixels (each pixel weighs its
+    class's weight). Soft dice is computed per class over the whole batch, with the
+    seed's smoothing of 1, and averaged over all K classes (weighted by the class
+    weights when given): a class absent from a batch and not predicted scores about
+    1, one predicted where it is absent pulls the mean down.
+    """
+
+    def __init__(self, num_classes: int, weights: np.ndarray | None = None):
+        self.num_classes = num_classes
+        self.weights = None if weights is None else np.asarray(weights, np.float32)
+
+    def crossentropy(self, y_true, y_pred):
+        one_hot, valid = _one_hot(y_true, self.num_classes, y_pred.dtype)
+        pixel = -ops.sum(one_hot * ops.log(ops.clip(y_pred, EPSILON, 1.0)), axis=-1)
+        weight = valid if self.weights is None else ops.sum(one_hot * ops.convert_to_tensor(self.weights), axis=-1)
+        return ops.sum(pixel * weight) / ops.maximum(ops.sum(weight), EPSILON)
+
+    def dice(self, y_true, y_pred, smooth: float = 1.0):
+        one_hot, valid = _one_hot(y_true, self.num_classes, y_pred.dtype)
+        predicted = y_pred * valid[..., None]
+        axes = tuple(range(len(y_pred.shape) - 1))
+        per_class = (2.0 * ops.sum(one_hot * predicted, axis=axes) + smooth) / (
+            ops.sum(one_hot, axis=axes) + ops.sum(predicted, axis=axes) + smooth
+        )
+        if self.weights is None:
+            return ops.mean(per_class)
+        weights = ops.convert_to_tensor(self.weights)
+        return ops.sum(per_class * weights) / ops.sum(weights)
+
+    def accuracy(self, y_true, y_pred):
+        """Pixel accuracy of the argmax over labelled pixels."""
+        _, valid = _one_hot(y_true, self.num_classes, y_pred.dtype)
+        hit = ops.cast(ops.equal(ops.argmax(y_pred, axis=-1), ops.cast(y_true[..., 0], "int32")), y_pred.dtype)
+        return ops.sum(hit * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+    def loss(self, name: str):
+        parts = {
+            "crossentropy": lambda t, p: self.crossentropy(t, p),
+            "dice": lambda t, p: 1.0 - self.dice(t, p),
+            "crossentropy_dice": lambda t, p: self.crossentropy(t, p) + 1.0 - self.dice(t, p),
+        }[name]
+
+        def class_loss(y_true, y_pred):
+            return _per_example(parts(y_true, y_pred), y_pred)
+
+        class_loss.__name__ = name
+        return class_loss
+
+    def metrics(self):
+        return [
+            keras.metrics.MeanMetricWrapper(self.dice, name="dice"),
+            keras.metrics.MeanMetricWrapper(self.accuracy, name="accuracy"),
+            keras.metrics.MeanIoU(self.num_classes, ignore_class=IGNORE, sparse_y_pred=False, name="mean_iou"),
+        ]
+
+
+def get_loss(name: str, num_classes: int = 1, weights: np.ndarray | None = None):
+    """The loss for a `train.loss` name: binary with one channel, over classes with several."""
+    return LOSSES[name] if num_classes == 1 else ClassLosses(num_classes, weights).loss(name)
+
+
+def training_metrics(num_classes: int = 1):
+    """The seed's soft batch dice and accuracy (binary at 0.5, or of the argmax); mean IoU with classes."""
+    if num_classes > 1:
+        return ClassLosses(num_classes).metrics()
     return [
         keras.metrics.MeanMetricWrapper(dice_coefficient, name="dice"),
         keras.metrics.BinaryAccuracy(name="accuracy"),

@@ -5,6 +5,10 @@ build. A Lambda layer carries Python bytecode, and a config entry can name any
 importable function; either would run while the file loads. Such files are refused,
 naming the file and the entry, before Keras reads them (and Keras itself loads in
 safe mode).
+
+A model trained on named classes also carries its class map (`unetseg.json` in the
+zip, which Keras does not read): names, colours and the ignore rule, all that
+`unetseg predict` needs besides the network.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from pathlib import Path
 import keras
 
 from unetseg.atomic import atomic_output
+from unetseg.classes import ClassMap
 from unetseg.errors import DataError
 
 ALLOWED_PACKAGES = ("unetseg>",)  # registered objects of our own
+RECORD = "unetseg.json"
 
 
 def _entries(node, trail="config"):
@@ -98,7 +104,7 @@ def float32_network(model: keras.Model) -> keras.Model:
     return copy
 
 
-def save_model(model: keras.Model, path: str | Path) -> None:
+def save_model(model: keras.Model, path: str | Path, classes: ClassMap | None = None) -> None:
     """Save the network alone (no optimizer, loss or metrics), in float32, byte-reproducibly, then
     rename it into place.
 
@@ -122,6 +128,22 @@ def save_model(model: keras.Model, path: str | Path) -> None:
                 elif info.filename == "config.json":
                     data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
                 archive.writestr(zipfile.ZipInfo(info.filename), data, compress_type=info.compress_type)
+            if classes is not None:
+                record = json.dumps({"classes": classes.as_record()}, indent=2)
+                archive.writestr(zipfile.ZipInfo(RECORD), record, compress_type=zipfile.ZIP_DEFLATED)
+
+
+def model_classes(path: str | Path) -> ClassMap | None:
+    """The class map a model file was trained on; None for a binary model."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if RECORD not in archive.namelist():
+                return None
+            record = json.loads(archive.read(RECORD))
+        return ClassMap.from_record(record["classes"])
+    except (OSError, zipfile.BadZipFile, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{path}: cannot read its class map ({RECORD}): {error}") from None
 
 
 def load_model(path: str | Path) -> keras.Model:

@@ -1,7 +1,10 @@
 """Writing predictions: a mask and an overlay per image, the seed's montage, a Kaggle RLE file.
 
-Outputs are named after the image file's stem: `masks/<stem>.png` (0/255, at the
-image's own size) and `overlays/<stem>.jpg`. Two inputs with the same stem (`a.jpg`
+Outputs are named after the image file's stem: `masks/<stem>.png` (at the image's
+own size: 0/255 for a binary model; for several classes a palette PNG whose pixel
+values are the class indices and whose palette holds the class colours, so it opens
+as a colour picture and reads back as indices) and `overlays/<stem>.jpg` (with a
+legend of the class colours). Two inputs with the same stem (`a.jpg`
 and `a.png`) would write the same files, so they are refused before anything is
 written.
 """
@@ -16,13 +19,14 @@ from PIL import Image
 from tqdm import tqdm
 
 from unetseg.atomic import atomic_output
+from unetseg.classes import ClassMap, check_same
 from unetseg.errors import DataError
-from unetseg.imaging import IMAGE_SUFFIXES, list_images, read_truth, resize_mask
-from unetseg.inference import Prediction, binarize, model_input_size, predict_paths
-from unetseg.modelio import load_model
+from unetseg.imaging import IMAGE_SUFFIXES, list_images, read_truth, resize_truth
+from unetseg.inference import Prediction, model_input_size, predict_paths, to_mask
+from unetseg.modelio import load_model, model_classes
 from unetseg.pairs_table import VALIDATION, read_pairs
 from unetseg.params import Data, Inference
-from unetseg.plots import montage, tint
+from unetseg.plots import colourize, legend, montage, tint
 from unetseg.rle import rle_encode, write_submission
 
 OVERLAY_COLOUR = (255, 40, 40)
@@ -39,25 +43,42 @@ def check_output_names(paths) -> None:
         raise DataError(f"{len(clashes)} output name(s) shared by several inputs, nothing written: {listed}")
 
 
-def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The image with the mask tinted red."""
-    return tint(image, mask > 0, OVERLAY_COLOUR, 0.45)
+def overlay(image: np.ndarray, mask: np.ndarray, classes: ClassMap | None = None) -> np.ndarray:
+    """The image with a binary mask tinted red, or each class tinted its colour above a legend."""
+    if classes is None:
+        return tint(image, mask > 0, OVERLAY_COLOUR, 0.45)
+    blended = (0.55 * image + 0.45 * colourize(mask, classes.colours)).round().astype(np.uint8)
+    return np.concatenate([blended, legend(classes.names, classes.colours, image.shape[1])])
 
 
-def write_prediction(prediction: Prediction, out_dir: Path, overlays: bool) -> None:
-    """`masks/<stem>.png` (0/255) and `overlays/<stem>.jpg`, each written atomically."""
+def mask_picture(mask: np.ndarray, classes: ClassMap | None) -> Image.Image:
+    """A predicted mask as saved: 0/255 greyscale, or a palette PNG of class indices in the class colours."""
+    if classes is None:
+        return Image.fromarray(mask * np.uint8(255))
+    picture = Image.fromarray(mask)
+    picture.putpalette(classes.palette())  # an "L" image becomes "P", its values the palette indices
+    return picture
+
+
+def write_prediction(prediction: Prediction, out_dir: Path, overlays: bool, classes: ClassMap | None = None) -> None:
+    """`masks/<stem>.png` and `overlays/<stem>.jpg`, each written atomically."""
     stem = prediction.path.stem
     with atomic_output(out_dir / "masks" / f"{stem}.png") as path:
-        Image.fromarray(prediction.mask * 255).save(path, format="PNG")
+        mask_picture(prediction.mask, classes).save(path, format="PNG")
     if overlays:
         with atomic_output(out_dir / "overlays" / f"{stem}.jpg") as path:
-            Image.fromarray(overlay(prediction.image, prediction.mask)).save(path, format="JPEG", quality=90)
+            Image.fromarray(overlay(prediction.image, prediction.mask, classes)).save(path, format="JPEG", quality=90)
 
 
 def predict_validation(
-    model_path, pairs_path, out_dir, montage_path, inference: Inference, data: Data, montage_rows: int
+    model_path, pairs_path, out_dir, montage_path, inference: Inference, data: Data, montage_rows: int,
+    classes: ClassMap | None = None,
 ) -> int:
-    """Masks and overlays (original size) for the validation images, and the seed's montage."""
+    """Masks and overlays (original size) for the validation images, and the seed's montage.
+
+    `classes`, the params' class map, must be the one the model was trained on.
+    """
+    check_same(classes, model_classes(model_path), "params.yaml (classes)", str(model_path))
     model = load_model(model_path)
     pairs = read_pairs(pairs_path)
     rows = pairs[pairs["split"] == VALIDATION].reset_index(drop=True)
@@ -69,10 +90,14 @@ def predict_validation(
         for row, prediction in zip(rows.itertuples(), predictions):
             if prediction.error is not None:
                 raise prediction.error
-            write_prediction(prediction, out, overlays=True)
+            write_prediction(prediction, out, overlays=True, classes=classes)
             if len(panels) < montage_rows:
-                truth = read_truth(row.mask, prediction.info.size, data, row.image).mask
-                panels.append((resize_mask(truth, size), prediction.small, binarize(prediction.probabilities, inference)))
+                truth = read_truth(row.mask, prediction.info.size, data, row.image, classes).mask
+                truth = resize_truth(truth, size, classes)
+                predicted = to_mask(prediction.probabilities, inference)
+                if classes is not None:
+                    truth, predicted = colourize(truth, classes.colours), colourize(predicted, classes.colours)
+                panels.append((truth, prediction.small, predicted))
     with atomic_output(montage_path) as out:
         montage(panels).save(out, format="PNG")
     return len(rows)
@@ -102,6 +127,13 @@ def predict_folder(
     if not paths:
         raise DataError(f"{input_dir}: no images (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})")
     check_output_names(paths)
+    classes = model_classes(model_path)
+    if classes is not None and (rle_path or inference.largest_component):
+        asked = "the RLE file (Kaggle's format) holds" if rle_path else "largest_component keeps a region of"
+        raise DataError(
+            f"{model_path}: a model of {classes.num_classes} classes, but {asked} binary masks only: "
+            f"leave out {'--rle' if rle_path else '--largest-component'}"
+        )
     model = load_model(model_path)
     problems, rows = [], []
     predictions = predict_paths(model, paths, inference, with_images=overlays)
@@ -111,7 +143,7 @@ def predict_folder(
                 raise prediction.error
             problems.append(str(prediction.error))
             continue
-        write_prediction(prediction, output_dir, overlays)
+        write_prediction(prediction, output_dir, overlays, classes)
         if rle_path:
             rows.append((prediction.path.name, rle_encode(prediction.mask)))
     if rle_path:

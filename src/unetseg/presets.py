@@ -1,4 +1,4 @@
-"""Named groups of params, applied to params.yaml in place (comments kept)."""
+"""Named groups of params, and a dataset's class table, applied to params.yaml in place (comments kept)."""
 
 from __future__ import annotations
 
@@ -40,21 +40,26 @@ PRESETS = {"seed": SEED}
 
 
 def apply_preset(params_path: str | Path, name: str) -> dict:
-    """Set the preset's values in a params file; return {key: (old, new)} of what changed.
-
-    The result is validated before the file is replaced, so a failed apply leaves it as it was.
-    """
+    """Set the preset's values in a params file; return {key: (old, new)} of what changed."""
     if name not in PRESETS:
         raise ParamsError(f"unknown preset {name!r} (known: {', '.join(sorted(PRESETS))})")
+    return set_params(params_path, PRESETS[name])
+
+
+def set_params(params_path: str | Path, sections: dict) -> dict:
+    """Set {section: {key: value}} in a params file, comments kept; return {key: (old, new)} of what changed.
+
+    The result is validated before the file is replaced, so a failed change leaves it as it was.
+    """
     path = Path(params_path)
     yaml = YAML()
     yaml.preserve_quotes = True
     document = yaml.load(path.read_text())
     changed = {}
-    for section, values in PRESETS[name].items():
+    for section, values in sections.items():
         for key, value in values.items():
             old = document[section][key]
-            if isinstance(value, list):  # in place: the list keeps its style and comment
+            if isinstance(value, list) and isinstance(old, list):  # in place: the list keeps its style and comment
                 if list(old) != value:
                     changed[f"{section}.{key}"] = (list(old), value)
                 old[:] = value

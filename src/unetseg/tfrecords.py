@@ -1,10 +1,12 @@
 """Sharded TFRecords at the model size: one feature schema for writer and parser.
 
-Each record holds the image (PNG, RGB) and the mask (PNG, {0,1}) resized to the
-model size, the id and the original height and width, so predictions can go back
+Each record holds the image (PNG, RGB) and the mask (PNG: {0,1}, or class indices
+with IGNORE for ignored pixels) resized to the model size, the id and the original height and width, so predictions can go back
 to the user's resolution. A `manifest.json` per folder lists each shard's record
 count and sha256, checked before training: a CRC catches a damaged record, not a
-shard cut at a record boundary or an empty shard.
+shard cut at a record boundary or an empty shard. It also records the class map the
+masks were made with (null for binary masks), so training and evaluation can tell
+when the params changed since.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from unetseg.classes import ClassMap, check_same
 from unetseg.errors import DataError
 
 MANIFEST = "manifest.json"
@@ -36,7 +39,7 @@ FEATURES = {
 class Example:
     id: str
     image: np.ndarray  # (height, width, 3) uint8 at the model size
-    mask: np.ndarray  # (height, width) uint8 in {0, 1}
+    mask: np.ndarray  # (height, width) uint8: {0, 1}, or class indices
     original_size: tuple[int, int]  # height, width of the source image
 
 
@@ -99,8 +102,10 @@ def write_shards(records, count: int, out_dir: Path, split: str, num_shards: int
     return rows
 
 
-def write_manifest(out_dir: Path, image_size: tuple[int, int], shards: dict[str, list[dict]]) -> None:
-    manifest = {"image_size": list(image_size), "splits": shards}
+def write_manifest(
+    out_dir: Path, image_size: tuple[int, int], shards: dict[str, list[dict]], classes: ClassMap | None = None
+) -> None:
+    manifest = {"image_size": list(image_size), "splits": shards, "classes": classes and classes.as_record()}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -112,6 +117,12 @@ def read_manifest(tfrecord_dir: str | Path) -> dict:
         raise DataError(f"{path}: manifest not found; run the preprocess stage") from None
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: manifest is not valid JSON ({error})") from None
+
+
+def check_classes(tfrecord_dir: str | Path, classes: ClassMap | None) -> None:
+    """Refuse TFRecords whose masks were made with another class map than the params' one."""
+    made_with = ClassMap.from_record(read_manifest(tfrecord_dir).get("classes"))
+    check_same(classes, made_with, "params.yaml (classes)", f"{Path(tfrecord_dir) / MANIFEST}")
 
 
 def shard_files(tfrecord_dir: str | Path, split: str, verify: bool = True) -> list[str]:
@@ -140,7 +151,7 @@ def count_records(tfrecord_dir: str | Path, split: str) -> int:
 
 
 def parse_example(serialized):
-    """A record as (image uint8 HxWx3, mask uint8 {0,1} HxWx1, id, original size).
+    """A record as (image uint8 HxWx3, mask uint8 HxWx1, id, original size).
 
     Kept uint8 so a cache holds a quarter of the bytes; `to_float` converts after it.
     """
@@ -152,5 +163,5 @@ def parse_example(serialized):
 
 
 def to_float(image, mask):
-    """uint8 records to the model's float32 image in [0,1] and float32 {0,1} mask."""
+    """uint8 records to the model's float32 image in [0,1] and float32 mask ({0,1}, or class indices)."""
     return tf.cast(image, tf.float32) / 255.0, tf.cast(mask, tf.float32)

@@ -17,7 +17,8 @@ import tensorflow as tf
 from unetseg import cpu
 from unetseg.backups import BEST, epochs_done, fingerprint, prepare_backup, remove_backup, worker_backup
 from unetseg.callbacks import make_callbacks, open_live, trim_history
-from unetseg.dataset import steps_per_epoch, training_dataset, validation_dataset
+from unetseg.classes import ClassMap, loss_weights
+from unetseg.dataset import class_pixels, steps_per_epoch, training_dataset, validation_dataset
 from unetseg.distribute import Role, make_strategy, per_replica_batch, role, shards_for_pipeline
 from unetseg.errors import UnetsegError
 from unetseg.losses import get_loss, training_metrics
@@ -25,7 +26,7 @@ from unetseg.model import build_unet
 from unetseg.modelio import save_model
 from unetseg.pairs_table import TRAIN, VALIDATION
 from unetseg.params import Params
-from unetseg.tfrecords import count_records, read_manifest, shard_files
+from unetseg.tfrecords import check_classes, count_records, read_manifest, shard_files
 
 
 class TrainingError(UnetsegError):
@@ -50,12 +51,19 @@ def compute_policy(mixed_precision: bool) -> str:
     return "mixed_float16" if mixed_precision else "float32"
 
 
-def build_model(params: Params) -> keras.Model:
-    """The configured U-Net, compiled with the configured optimizer, loss and the seed's metrics."""
+def build_model(params: Params, class_weights=None) -> keras.Model:
+    """The configured U-Net, compiled with the configured optimizer, loss and the seed's metrics.
+
+    Binary masks get the seed's one sigmoid channel; K named classes (two included)
+    a softmax over K channels.
+    """
     keras.mixed_precision.set_global_policy(compute_policy(params.train.mixed_precision))
     height, width = params.preprocess.image_size
+    num_classes = len(params.classes.names) or 1
     model = build_unet(
         input_shape=(height, width, 3),
+        num_classes=num_classes,
+        output_activation="softmax" if num_classes > 1 else "sigmoid",
         filters=params.model.filters,
         num_layers=params.model.num_layers,
         dropout=params.model.dropout,
@@ -63,8 +71,8 @@ def build_model(params: Params) -> keras.Model:
     )
     model.compile(
         optimizer=OPTIMIZERS[params.train.optimizer](learning_rate=params.train.lr),
-        loss=get_loss(params.train.loss),
-        metrics=training_metrics(),
+        loss=get_loss(params.train.loss, num_classes, class_weights),
+        metrics=training_metrics(num_classes),
         jit_compile=params.train.jit_compile,
     )
     return model
@@ -127,11 +135,18 @@ def train(
     live_dir, backup_dir = Path(live_dir), Path(backup_dir)
     train_files = shard_files(tfrecord_dir, TRAIN)  # counts and checksums, before any work
     validation_files = shard_files(tfrecord_dir, VALIDATION)
+    classes = ClassMap.from_params(params.classes)
+    check_classes(tfrecord_dir, classes)
+    weights = None
+    if classes is not None:
+        weights = loss_weights(params.classes, class_pixels(train_files, classes.num_classes))
+        shown = "" if weights is None else f", loss weights {weights.round(3).tolist()}"
+        print(f"{classes.num_classes} classes: {', '.join(classes.names)}{shown}")
     if params.base.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(params.training_seed)
     with strategy.scope():
-        model = build_model(params)
+        model = build_model(params, weights)
     expected = fingerprint(params, tfrecord_dir, me.num_replicas)
     if me.is_chief:
         resume = prepare_backup(backup_dir, expected)
@@ -175,7 +190,7 @@ def train(
             )
         model.load_weights(backup_dir / BEST)
     if me.is_chief:
-        save_model(model, model_path)
+        save_model(model, model_path, classes)
         remove_backup(backup_dir)
     else:
         print(f"{me.task}: done; the chief writes the model and the curves")

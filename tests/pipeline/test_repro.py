@@ -66,3 +66,29 @@ def test_repro_on_real_datasets_by_params_alone(tmp_path, dataset, data, group_p
     check_outputs(repo)
     pairs = (repo / "data" / "split" / "pairs.csv").read_text().splitlines()
     assert len(pairs) - 1 == len([p for p in (root / data["images_dir"]).iterdir() if not p.name.startswith(".")])
+
+
+def test_repro_on_stanford_background_by_params_alone(tmp_path):
+    """Eight scene classes, unknown (15) ignored, images of 51 sizes: `dvc repro` by params alone."""
+    from unetseg.classes import classes_from_table
+
+    root = shared_dataset("stanford-background")
+    classes = {**classes_from_table(root / "classes.csv", [15]), "weights": "balanced"}
+    params = tiny_params(
+        data={"images_dir": str(root / "images"), "masks_dir": str(root / "masks"), "mask_pattern": "{stem}.png"},
+        split={"group_pattern": ""}, classes=classes,
+        train={"loss": "crossentropy_dice", "monitor": "val_mean_iou"},
+    )
+    repo = make_repo(tmp_path / "repo", params)
+    assert "predict" in stages_run(sh(repo, "dvc", "repro"))
+    metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
+    for key in ("mean_iou", "pixel_accuracy", "mean_class_accuracy", "original_mean_iou",
+                "baseline_most_frequent_mean_iou", "baseline_most_frequent_pixel_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert set(metrics["original_class_iou"]) <= set(classes["names"]) and metrics["images"] == 143
+    data = json.loads((repo / "metrics" / "data.json").read_text())
+    assert list(data["classes"]["validation"]) == classes["names"]
+    assert 0.001 < data["ignored_pixels"]["fraction"] < 0.02  # unknown: about 0.5 %
+    shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json"))
+    assert "sky" in json.dumps(shown)  # per-class keys reach `dvc metrics`
+    assert len((repo / "eval" / "confusion.csv").read_text().splitlines()) == 9

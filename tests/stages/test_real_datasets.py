@@ -17,7 +17,8 @@ def _data(**overrides):
 
 def test_isbi_membranes_pass_the_check():
     root = shared_dataset("isbi2012-membranes")
-    pairs, summary, problems = check_data(root / "images", root / "masks", _data(mask_pattern="{stem}.png"))
+    check = check_data(root / "images", root / "masks", _data(mask_pattern="{stem}.png"))
+    pairs, summary, problems = check.pairs, check.summary, check.problems
     assert problems == [] and summary["pairs"] == len(pairs) == 30
     assert summary["images"]["modes"] == {"L": 30} and summary["masks"]["sizes"] == {"512x512": 30}
     assert 0.7 < summary["foreground_fraction"]["mean"] < 0.85  # 255 = cell interior, about 78 %
@@ -25,14 +26,16 @@ def test_isbi_membranes_pass_the_check():
 
 def test_carvana_sample_passes_the_check():
     root = shared_dataset("carvana-sample")
-    _, summary, problems = check_data(root / "train", root / "train_masks", _data())
+    check = check_data(root / "train", root / "train_masks", _data())
+    summary, problems = check.summary, check.problems
     assert problems == [] and summary["pairs"] == 384 and summary["masks"]["formats"] == {"GIF": 384}
 
 
 def test_carvana_full_resolution(tmp_path):
     """One 1918x1280 pair: checked, preprocessed to the model size, predicted back at full size."""
     root = shared_dataset("carvana-fullres")
-    pairs, summary, problems = check_data(root / "train", root / "train_masks", _data())
+    check = check_data(root / "train", root / "train_masks", _data())
+    pairs, summary, problems = check.pairs, check.summary, check.problems
     assert problems == [] and summary["images"]["sizes"] == {"1918x1280": 1}
     example = load_example(pairs[0].id, pairs[0].image, pairs[0].mask, (128, 128), _data())
     assert example.original_size == (1280, 1918) and example.mask.shape == (128, 128)

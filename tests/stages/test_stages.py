@@ -28,7 +28,11 @@ import train  # noqa: E402
 
 SECTIONS = {cls: name for name, cls in typing.get_type_hints(Params).items()}
 NOT_DECLARED = {"base.workers"}  # how many processes decode changes no output: no rerun for it
-READ_ONLY_IF = {"data.resize_masks": "a mask's size differs from its image's"}
+READ_ONLY_IF = {
+    "data.resize_masks": "a mask's size differs from its image's",
+    **{f"classes.{key}": "classes are named (test_classes_stages checks them)"
+       for key in ("values", "ignore", "masks", "weights")},
+}
 
 
 @contextmanager
@@ -71,7 +75,7 @@ def run_stages(work, params_file, stages_reads=None) -> None:
         (evaluate, ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
                     "--pairs", str(work / "pairs.csv"), "--metrics", str(work / "evaluate.json"),
                     "--per-image", str(work / "per_image.csv"), "--plots", str(work / "plots"),
-                    "--gallery", str(work / "gallery.png")]),
+                    "--gallery", str(work / "gallery.png"), "--confusion", str(work / "confusion.csv")]),
         (predict, ["--pairs", str(work / "pairs.csv"), "--model", str(work / "model.keras"),
                    "--out", str(work / "predictions"), "--montage", str(work / "montage.png")]),
     ]

@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from unetseg.losses import bce_dice_loss, dice_coefficient, dice_loss, get_loss
+from unetseg.classes import IGNORE
+from unetseg.losses import ClassLosses, bce_dice_loss, dice_coefficient, dice_loss, get_loss
 
 
 def test_dice_coefficient_is_the_seeds_smoothed_batch_dice(rng):
@@ -43,3 +44,51 @@ def test_registered_for_saving(name):
 def test_every_loss_name_resolves():
     for name in ("binary_crossentropy", "dice", "bce_dice"):
         assert get_loss(name) is not None
+
+
+def _class_batch(rng, k=4):
+    labels = rng.integers(0, k, (2, 8, 8)).astype("float32")
+    labels[0, :2] = IGNORE
+    logits = rng.normal(size=(2, 8, 8, k)).astype("float32")
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return labels[..., None], p.astype("float32")
+
+
+def test_class_crossentropy_is_the_weighted_mean_over_labelled_pixels(rng):
+    y_true, y_pred = _class_batch(rng)
+    labels = y_true[..., 0]
+    labelled = labels != IGNORE
+    picked = np.take_along_axis(y_pred, np.where(labelled, labels, 0).astype(int)[..., None], -1)[..., 0]
+    weights = np.array([1.0, 2.0, 0.5, 3.0], "float32")
+    w = weights[np.where(labelled, labels, 0).astype(int)] * labelled
+    expected = (-np.log(picked) * w).sum() / w.sum()
+    assert float(ClassLosses(4, weights).crossentropy(y_true, y_pred)) == pytest.approx(expected, rel=1e-5)
+    plain = -np.log(picked[labelled]).mean()
+    assert float(ClassLosses(4).crossentropy(y_true, y_pred)) == pytest.approx(plain, rel=1e-5)
+
+
+def test_class_dice_averages_every_class(rng):
+    y_true, y_pred = _class_batch(rng)
+    labels = y_true[..., 0]
+    labelled = (labels != IGNORE)[..., None]
+    one_hot = np.eye(4)[np.where(labelled[..., 0], labels, 0).astype(int)] * labelled
+    p = y_pred * labelled
+    per_class = (2 * (one_hot * p).sum((0, 1, 2)) + 1) / (one_hot.sum((0, 1, 2)) + p.sum((0, 1, 2)) + 1)
+    assert float(ClassLosses(4).dice(y_true, y_pred)) == pytest.approx(per_class.mean(), rel=1e-5)
+
+
+def test_ignored_pixels_change_no_class_loss_and_no_metric(rng):
+    y_true, y_pred = _class_batch(rng)
+    other = y_pred.copy()
+    other[0, :2] = other[0, :2, :, ::-1]  # another prediction where the truth is ignored
+    losses = ClassLosses(4)
+    for name in ("crossentropy", "dice", "crossentropy_dice"):
+        loss = get_loss(name, 4)
+        assert np.asarray(loss(y_true, other)) == pytest.approx(np.asarray(loss(y_true, y_pred)), rel=1e-6)
+    assert float(losses.accuracy(y_true, other)) == pytest.approx(float(losses.accuracy(y_true, y_pred)))
+    iou = losses.metrics()[2]
+    iou.update_state(y_true, y_pred)
+    first = float(iou.result())
+    iou.reset_state()
+    iou.update_state(y_true, other)
+    assert float(iou.result()) == pytest.approx(first)

@@ -1,0 +1,74 @@
+"""Metrics of several classes against scikit-learn, on real label maps."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import confusion_matrix, f1_score, jaccard_score
+
+from conftest import shared_dataset
+from unetseg.class_metrics import confusion, per_image_scores, summarize_classes
+from unetseg.classes import IGNORE
+
+NAMES = ["sky", "tree", "road", "grass", "water", "building", "mountain", "object"]
+
+
+@pytest.fixture
+def stanford_pairs():
+    """Real Stanford Background label maps (15, unknown, as IGNORE) and a shifted copy of each as the 'prediction'."""
+    root = shared_dataset("stanford-background")
+    pairs = []
+    for mask in sorted((root / "masks").iterdir())[:12]:
+        truth = np.asarray(Image.open(mask)).copy()
+        truth[truth == 15] = IGNORE
+        predicted = np.roll(truth, (7, -5), axis=(0, 1))
+        predicted[predicted == IGNORE] = 0
+        pairs.append((truth, predicted))
+    return pairs
+
+
+def test_confusion_and_per_class_scores_match_scikit_learn(stanford_pairs):
+    truth, predicted = next((t, p) for t, p in stanford_pairs if (t == IGNORE).any())  # ignored pixels left out
+    labelled = truth != IGNORE
+    assert np.array_equal(confusion(truth, predicted, 8), confusion_matrix(truth[labelled], predicted[labelled], labels=range(8)))
+
+    matrices = np.stack([confusion(t, p, 8) for t, p in stanford_pairs])
+    metrics = summarize_classes(matrices, NAMES)
+    t = np.concatenate([t[t != IGNORE] for t, _ in stanford_pairs])
+    p = np.concatenate([p[t != IGNORE] for t, p in stanford_pairs])
+    present = np.union1d(np.unique(t), np.unique(p))
+    iou = jaccard_score(t, p, labels=present, average=None)
+    dice = f1_score(t, p, labels=present, average=None)
+    assert sorted(metrics["class_iou"]) == sorted(NAMES[k] for k in present)  # absent classes have no key
+    for k, i, d in zip(present, iou, dice):
+        assert metrics["class_iou"][NAMES[k]] == pytest.approx(i)
+        assert metrics["class_dice"][NAMES[k]] == pytest.approx(d)
+    assert metrics["mean_iou"] == pytest.approx(iou.mean())
+    assert metrics["pixel_accuracy"] == pytest.approx((t == p).mean())
+    in_truth = np.unique(t)
+    recall = [((t == k) & (p == k)).sum() / (t == k).sum() for k in in_truth]
+    assert metrics["mean_class_accuracy"] == pytest.approx(np.mean(recall))
+
+
+def test_per_image_scores_average_the_classes_each_image_has(stanford_pairs):
+    matrices = np.stack([confusion(t, p, 8) for t, p in stanford_pairs])
+    dice, iou, per_class = per_image_scores(matrices)
+    for (truth, predicted), d, i in zip(stanford_pairs, dice, iou):
+        labelled = truth != IGNORE
+        t, p = truth[labelled], predicted[labelled]
+        present = np.union1d(np.unique(t), np.unique(p))
+        assert d == pytest.approx(f1_score(t, p, labels=present, average="macro"))
+        assert i == pytest.approx(jaccard_score(t, p, labels=present, average="macro"))
+    metrics = summarize_classes(matrices, NAMES)
+    assert metrics["dice"] == pytest.approx(dice.mean())
+    for k, name in enumerate(NAMES):
+        column = per_class[:, k]
+        if (~np.isnan(column)).any():
+            assert metrics["class_image_dice"][name] == pytest.approx(np.nanmean(column))
+
+
+def test_an_image_with_every_pixel_ignored_scores_nothing_wrong():
+    truth = np.full((4, 4), IGNORE, np.uint8)
+    matrices = confusion(truth, np.zeros((4, 4), np.uint8), 3)[None]
+    assert matrices.sum() == 0
+    dice, iou, _ = per_image_scores(matrices)
+    assert dice.tolist() == [1.0] and iou.tolist() == [1.0]
