@@ -1,6 +1,7 @@
 """Score the model on the validation split, at the model's and the original resolution.
 
-In: params inference.*, evaluate.*, data.* (the mask rules), classes.*; the model; the TFRecords;
+In: params inference.*, evaluate.*, data.* (the mask rules), classes.*, preprocess.image_size or
+patches.* (checked against the model and the TFRecords); the model; the TFRecords;
 the pairs table and its masks.
 Out: --metrics JSON (see unetseg.metrics and the README for what each number is);
 --per-image CSV; --plots folder of curves (CSV); --gallery PNG of the worst and best images;
@@ -10,6 +11,7 @@ Out: --metrics JSON (see unetseg.metrics and the README for what each number is)
 import argparse
 import sys
 
+from unetseg.application import Application
 from unetseg.classes import ClassMap
 from unetseg.errors import reports_errors
 from unetseg.evaluation import evaluate_model, write_evaluation
@@ -32,7 +34,7 @@ def main(argv=None):
     params = load_params(args.params)
     evaluation = evaluate_model(
         args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate,
-        ClassMap.from_params(params.classes),
+        ClassMap.from_params(params.classes), Application.from_params(params),
     )
     write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery, args.confusion)
     print(f"{args.metrics}: " + ", ".join(

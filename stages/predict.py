@@ -1,6 +1,7 @@
 """Predict masks for the validation images, at each image's original size, and a montage.
 
-In: params inference.*, predict.*, data.* (the file rules), classes.*; the model; the pairs table and its files.
+In: params inference.*, predict.*, data.* (the file rules), classes.*, preprocess.image_size or
+patches.* (checked against the model); the model; the pairs table and its files.
 Out: --out folder with masks/<stem>.png (0/255, or class indices in a palette PNG) and
 overlays/<stem>.jpg, named after each image file; --montage PNG, rows of mask | image | prediction at the model's size.
 """
@@ -8,6 +9,7 @@ overlays/<stem>.jpg, named after each image file; --montage PNG, rows of mask | 
 import argparse
 import sys
 
+from unetseg.application import Application
 from unetseg.classes import ClassMap
 from unetseg.errors import reports_errors
 from unetseg.prediction import predict_validation
@@ -26,7 +28,7 @@ def main(argv=None):
     params = load_params(args.params)
     count = predict_validation(
         args.model, args.pairs, args.out, args.montage, params.inference, params.data, params.predict.montage_rows,
-        ClassMap.from_params(params.classes),
+        ClassMap.from_params(params.classes), Application.from_params(params),
     )
     print(f"{args.out}: {count} masks; {args.montage}")
 

@@ -1,12 +1,14 @@
-"""Decode, resize to the model size and write sharded TFRecords per split.
+"""Decode, resize to the model size (or, with patches, to the working scale) and write sharded
+TFRecords per split.
 
-In: params preprocess.*, data.* (the file rules), classes.*; the pairs table and the files it names.
+In: params preprocess.*, patches.enabled, patches.scale, data.* (the file rules), classes.*; the pairs table and the files it names.
 Out: --out folder of <split>-NNNNN-of-NNNNN.tfrecord shards and manifest.json.
 """
 
 import argparse
 import sys
 
+from unetseg.application import Application
 from unetseg.atomic import atomic_output
 from unetseg.classes import ClassMap
 from unetseg.errors import reports_errors
@@ -26,7 +28,7 @@ def main(argv=None):
     pairs = read_pairs(args.pairs)
     with atomic_output(args.out) as out:
         counts = write_tfrecords(
-            pairs, out, params.preprocess.image_size, params.preprocess.num_shards, params.data,
+            pairs, out, Application.for_data(params), params.preprocess.num_shards, params.data,
             workers=params.base.workers, progress=True, classes=ClassMap.from_params(params.classes),
         )
     print(f"{args.out}: {counts}")

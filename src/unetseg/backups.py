@@ -38,6 +38,7 @@ def fingerprint(params: Params, tfrecord_dir: str | Path, num_replicas: int = 1)
         "replicas": num_replicas,
         "base": [params.training_seed, params.base.deterministic],
         "image_size": params.preprocess.image_size,
+        "patches": asdict(params.patches),
         "augment": asdict(params.augment),
         "model": asdict(params.model),
         "train": asdict(params.train),

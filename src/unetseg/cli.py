@@ -8,7 +8,7 @@ import sys
 
 from unetseg.compare import add_compare_parser
 from unetseg.errors import reports_errors
-from unetseg.params import Base, Data, Inference, argument
+from unetseg.params import Base, Data, Inference, Patches, argument
 from unetseg.spread import add_spread_parser
 
 
@@ -76,7 +76,7 @@ def _predict(args) -> int:
     inference = Inference(args.threshold, args.tta_flip, args.largest_component)  # checked as params are
     problems = predict_folder(
         args.model, args.input_dir, args.output_dir, inference, rle_path=args.rle,
-        keep_going=args.keep_going, overlays=not args.no_overlays,
+        keep_going=args.keep_going, overlays=not args.no_overlays, overlap=args.overlap,
     )
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -126,6 +126,8 @@ def main(argv=None) -> int:
     predict.add_argument("--rle", metavar="CSV", help="also write a Kaggle Carvana submission (img,rle_mask)")
     predict.add_argument("--keep-going", action="store_true", help="skip unreadable files, list them at the end")
     predict.add_argument("--no-overlays", action="store_true")
+    predict.add_argument("--overlap", type=argument(Patches, "overlap"),
+                         help="tiles' overlap for a model trained on patches (default: the model file's)")
     predict.set_defaults(run=_predict)
     classes = commands.add_parser(
         "classes", help="set classes.* in params.yaml from a dataset's class table (CSV)",

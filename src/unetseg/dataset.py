@@ -1,4 +1,5 @@
-"""tf.data pipelines over the TFRecord shards: read, parse, cache, shuffle, batch, augment, prefetch."""
+"""tf.data pipelines over the TFRecord shards: read, parse, cache, shuffle, cut patches, batch, augment,
+prefetch."""
 
 from __future__ import annotations
 
@@ -9,21 +10,25 @@ import tensorflow as tf
 
 from unetseg.augment import augment_batch
 from unetseg.params import Augment
+from unetseg.patches import PatchSampling, random_patch, tiles
 from unetseg.tfrecords import parse_example, to_float
 
 AUTOTUNE = tf.data.AUTOTUNE
 EPOCH_STRIDE = 1_000_003  # keeps (seed, epoch) and (seed, epoch, batch) pairs apart
+STREAMED_SHUFFLE = 32  # images held for shuffling when they are streamed, not cached
 
 
-def _pairs(files: list[str], count: int | None) -> tf.data.Dataset:
-    """uint8 (image, mask) pairs in file order, cached after the first pass.
+def _pairs(files: list[str], count: int | None, cache: bool = True) -> tf.data.Dataset:
+    """uint8 (image, mask) pairs in file order, cached after the first pass unless `cache` is false
+    (images too large for memory: decoded again each epoch).
 
     A known `count` (from the manifest) gives Keras the epoch length up front.
     """
     records = tf.data.TFRecordDataset(files).map(parse_example, num_parallel_calls=AUTOTUNE)
     if count is not None:
         records = records.apply(tf.data.experimental.assert_cardinality(count))
-    return records.map(lambda image, mask, id_, size: (image, mask)).cache()
+    pairs = records.map(lambda image, mask, id_, size: (image, mask))
+    return pairs.cache() if cache else pairs
 
 
 def training_dataset(
@@ -35,6 +40,8 @@ def training_dataset(
     count: int,
     epochs: range,
     batches_per_epoch: int | None = None,
+    sampling: PatchSampling | None = None,
+    cache: bool = True,
 ):
     """Shuffled, batched, augmented float (image, mask) pairs for `epochs`, one epoch after another.
 
@@ -42,13 +49,24 @@ def training_dataset(
     sees exactly the batches that an uninterrupted run sees: resuming does not change
     the result. Pass `steps_per_epoch(count, batch_size)` to `fit`. With
     `batches_per_epoch`, each epoch is cut or padded (by starting it over) to that many
-    batches, so that workers holding a few records more or less stay in step.
+    batches, so that workers holding a few records more or less stay in step. With
+    `sampling`, each image gives one random patch per epoch (unetseg.patches), cut from
+    (seed, epoch, image) alone as well.
     """
-    pairs = _pairs(files, count)
+    pairs = _pairs(files, count, cache)
+    if not cache:
+        shuffle_buffer = min(shuffle_buffer, STREAMED_SHUFFLE)
     epochs = epochs or range(epochs.start, epochs.start + 1)  # fit wants data even with no epoch left
 
     def one_epoch(epoch):
         ds = pairs.shuffle(shuffle_buffer, seed=seed * EPOCH_STRIDE + epoch, reshuffle_each_iteration=False)
+        if sampling is not None:  # seed pairs (seed, -1 - ...): apart from the augmentation's
+            ds = ds.enumerate().map(
+                lambda index, pair: random_patch(
+                    pair[0], pair[1], tf.stack([tf.constant(seed, tf.int64), -1 - epoch * EPOCH_STRIDE - index]), sampling
+                ),
+                num_parallel_calls=AUTOTUNE,
+            )
         ds = ds.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
         if augment is not None:
             ds = ds.enumerate().map(
@@ -68,9 +86,16 @@ def steps_per_epoch(count: int, batch_size: int) -> int:
     return -(-count // batch_size)
 
 
-def validation_dataset(files, batch_size: int, count: int | None = None):
-    """Batched float (image, mask) pairs in file order, unaugmented, cached."""
-    return _pairs(files, count).batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+def validation_dataset(files, batch_size: int, count: int | None = None, tile=None, cache: bool = True):
+    """Batched float (image, mask) pairs in file order, unaugmented; with `tile` (height, width), one
+    batch per image, of its whole tiles (unetseg.patches.tiles): as many batches as images, known
+    up front."""
+    pairs = _pairs(files, count, cache)
+    if tile is not None:
+        batches = pairs.map(lambda image, mask: tiles(image, mask, tile), num_parallel_calls=AUTOTUNE)
+    else:
+        batches = pairs.batch(batch_size)
+    return batches.map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def class_pixels(files, num_classes: int) -> np.ndarray:

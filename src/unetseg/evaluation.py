@@ -1,7 +1,9 @@
 """Scoring a saved model on the validation split, at the model's and at the original resolution.
 
 Binary models by unetseg.metrics, models of several classes by unetseg.class_metrics;
-both write a confusion matrix (counts, and a row-normalised picture).
+both write a confusion matrix (counts, and a row-normalised picture). The model's
+resolution is the TFRecords': the model size, or with patches each whole image at the
+working scale, predicted by the sliding window.
 """
 
 from __future__ import annotations
@@ -20,22 +22,22 @@ from unetseg.class_metrics import confusion, confusion_table, per_image_scores, 
 from unetseg.classes import ClassMap, check_same
 from unetseg.dataset import class_pixels, records_dataset
 from unetseg.imaging import read_truth
-from unetseg.inference import binarize, mask_at, probabilities, to_mask
+from unetseg.application import Application, check_model_application
+from unetseg.inference import binarize, mask_at, probabilities, tiled_probabilities, to_mask
 from unetseg.metrics import (
-    confusion_counts,
     distribution,
-    merge_counts,
+    image_counts,
     per_image_dice,
     per_image_table,
     precision_recall_curve,
     summarize,
     threshold_curve,
 )
-from unetseg.modelio import load_model, model_classes
+from unetseg.modelio import load_model, model_application, model_classes
 from unetseg.pairs_table import TRAIN, VALIDATION, read_pairs
 from unetseg.params import Data, Evaluate, Inference
 from unetseg.plots import class_gallery, confusion_picture, gallery
-from unetseg.tfrecords import check_classes, shard_files
+from unetseg.tfrecords import check_classes, check_shaping, shard_files
 from unetseg.uncertainty import group_bootstrap_interval
 
 BATCH = 16
@@ -51,9 +53,9 @@ class Evaluation:
     confusion: pd.DataFrame  # pixel counts, true class by predicted class, at the model's resolution
 
 
-def _batches(files):
+def _batches(files, batch: int = BATCH):
     """(images float, masks uint8, ids, original sizes) batches of some shards, in file order."""
-    for image, mask, id_, size in records_dataset(files, BATCH):
+    for image, mask, id_, size in records_dataset(files, batch):
         yield image.numpy(), mask.numpy()[..., 0], [i.decode() for i in id_.numpy()], size.numpy()
 
 
@@ -71,28 +73,39 @@ def intervals(per_image: pd.DataFrame, resamples: int, seed: int) -> dict[str, f
 
 def evaluate_model(
     model_path, tfrecord_dir, pairs_path, inference: Inference, data: Data, settings: Evaluate,
-    classes: ClassMap | None = None,
+    classes: ClassMap | None = None, application: Application | None = None,
 ) -> Evaluation:
     """Metrics, per-image table, curves, gallery and confusion matrix of the validation split.
 
-    `classes`, the params' class map, must be the one the TFRecords and the model were made with.
+    `classes` and `application`, from the params, must be those the TFRecords and the model were
+    made with (without `application`, the model file's is used).
     """
     check_same(classes, model_classes(model_path), "params.yaml (classes)", str(model_path))
     check_classes(tfrecord_dir, classes)
     model = load_model(model_path)
-    batches = list(_batches(shard_files(tfrecord_dir, VALIDATION)))
-    images, masks = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+    applied = model_application(model_path, model)
+    if application is not None:
+        check_model_application(application, applied, "params.yaml", str(model_path))
+    check_shaping(tfrecord_dir, applied)
+    if applied.tiled:  # images of their own sizes, one by one through the sliding window
+        batches = list(_batches(shard_files(tfrecord_dir, VALIDATION), 1))
+        images, masks = [b[0][0] for b in batches], [b[1][0] for b in batches]
+        p = [tiled_probabilities(model, image, applied, inference.tta_flip) for image in images]
+    else:
+        batches = list(_batches(shard_files(tfrecord_dir, VALIDATION)))
+        images, masks = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+        p = np.concatenate(
+            [probabilities(model, images[i : i + BATCH], inference.tta_flip) for i in range(0, len(images), BATCH)]
+        )
     ids, sizes = [i for b in batches for i in b[2]], np.concatenate([b[3] for b in batches])
-    p = np.concatenate(
-        [probabilities(model, images[i : i + BATCH], inference.tta_flip) for i in range(0, len(images), BATCH)]
-    )
     pairs = read_pairs(pairs_path).set_index("id")
 
     def truth_at_original(id_, size):
         """An image's mask file read by the data rules, at the image's original size (as Kaggle scored Carvana)."""
         return read_truth(pairs.at[id_, "mask"], tuple(size), data, pairs.at[id_, "image"], classes).mask
 
-    scored = _Scored(images, masks, p, ids, sizes, truth_at_original, shard_files(tfrecord_dir, TRAIN))
+    scored = _Scored(images, masks, p, ids, sizes, truth_at_original, shard_files(tfrecord_dir, TRAIN),
+                     1 if applied.tiled else BATCH)
     evaluation = _score_binary(scored, inference) if classes is None else _score_classes(scored, inference, classes)
     evaluation.metrics["images"] = len(ids)
     per_image = evaluation.per_image
@@ -124,25 +137,28 @@ class _Scored:
     sizes: np.ndarray  # original (height, width)
     truth_at_original: object  # (id, size) -> the mask file read by the data rules
     train_files: list[str]  # the train split's shards, for the baselines
+    batch: int  # how many train images read at once (1 when they differ in size)
 
 
 def _score_binary(scored: _Scored, inference: Inference) -> Evaluation:
     """unetseg.metrics's definitions, the empty and brightness baselines, and the threshold curves."""
-    images, p, ids, sizes, masks = scored.images, scored.p, scored.ids, scored.sizes, scored.masks.astype(bool)
-    predicted = np.stack([binarize(pi, inference) for pi in p])
-    counts = confusion_counts(masks, predicted)
+    images, p, ids, sizes = scored.images, scored.p, scored.ids, scored.sizes
+    masks = [m.astype(bool) for m in scored.masks]
+    predicted = [binarize(pi, inference) for pi in p]
+    counts = image_counts(masks, predicted)
     metrics = summarize(counts)
     metrics.update(distribution(per_image_dice(counts), "dice"))
-    original = []
+    original, truths = [], []
     for id_, pi, size in zip(ids, p, sizes):
         truth = scored.truth_at_original(id_, size)
-        original.append(confusion_counts(truth[None], mask_at(pi, truth.shape, inference)[None]))
-    original = merge_counts(original)
+        original.append(mask_at(pi, truth.shape, inference))
+        truths.append(truth)
+    original = image_counts(truths, original)
     metrics.update({f"original_{k}": v for k, v in summarize(original).items()})
-    train_batches = ((b[0], b[1].astype(bool)) for b in _batches(scored.train_files))
+    train_batches = ((b[0], b[1].astype(bool)) for b in _batches(scored.train_files, scored.batch))
     metrics["baseline_empty_dice"] = baselines.empty_dice(masks)
     metrics["baseline_brightness_dice"] = baselines.brightness_dice(
-        baselines.grey_histograms(train_batches), baselines.grey_histograms([(images, masks)])
+        baselines.grey_histograms(train_batches), baselines.grey_histograms((i[None], m[None]) for i, m in zip(images, masks))
     )
     per_image = per_image_table(ids, counts)
     per_image["original_dice"] = per_image_dice(original)

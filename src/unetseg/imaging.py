@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from unetseg.application import Application
 from unetseg.classes import ClassMap
 from unetseg.errors import DataError
 from unetseg.params import Data
@@ -294,19 +295,25 @@ def resize_probabilities(values: np.ndarray, size: tuple[int, int]) -> np.ndarra
     probabilities back to full size."""
     height, width = size
     if values.shape[:2] == (height, width):
-        return values.astype(np.float32)
+        return np.asarray(values, np.float32)  # no copy of a large map that is already right
     if values.ndim == 3:
         return np.stack([resize_probabilities(values[..., k], size) for k in range(values.shape[2])], axis=-1)
     return np.asarray(Image.fromarray(values.astype(np.float32)).resize((width, height), Image.BILINEAR))
 
 
-def model_input(path: str | Path, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS):
-    """(image, info): a file as the model sees it, RGB uint8 at `size`, and what was read.
+def model_input(path: str | Path, size, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """(image, info): a file as the model sees it, RGB uint8, and what was read.
 
-    The one rule for training (preprocess) and use (evaluate, predict, the CLI): a
-    large JPEG is decoded at reduced scale, then resized, so the model is never
-    served pixels other than those it was trained on.
+    `size` is a (height, width), or an `Application`: its size, or its working scale
+    of the image's own size (tiles). The one rule for training (preprocess) and use
+    (evaluate, predict, the CLI): a large JPEG is decoded at reduced scale, then
+    resized, so the model is never served pixels other than those it was trained on.
     """
+    if isinstance(size, Application):
+        if size.tiled:
+            image, info = read_image(path, max_pixels, with_info=True)
+            return resize_image(image, size.working_size(info.size, path)), info
+        size = size.size
     image, info = read_image(path, max_pixels, with_info=True, reduce_to=size)
     return resize_image(image, size), info
 

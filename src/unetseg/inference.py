@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from unetseg.application import RESIZE, Application
 from unetseg.errors import DataError
 from unetseg.imaging import DEFAULT_MAX_PIXELS, Decoded, model_input, read_image, resize_probabilities
 from unetseg.params import Inference
+from unetseg.tiling import sliding_window
 
 
 def model_input_size(model) -> tuple[int, int]:
@@ -40,6 +42,17 @@ def probabilities(model, images: np.ndarray, tta_flip: bool) -> np.ndarray:
         mirrored = _squeezed(np.asarray(model.predict_on_batch(images[:, :, ::-1])))[:, :, ::-1]
         p = (p + mirrored) / 2
     return p
+
+
+def tiled_probabilities(model, image: np.ndarray, application: Application, tta_flip: bool, batch: int = 8):
+    """`probabilities` of one (H, W, 3) image (float, or uint8) of any size at the working scale, by
+    the sliding window (unetseg.tiling) with the application's tile and overlap."""
+    def predict(tiles):
+        p = probabilities(model, tiles, tta_flip)
+        return p[..., None] if p.ndim == 3 else p
+
+    p = sliding_window(image, predict, application.size, application.overlap, batch)
+    return p[..., 0] if p.shape[-1] == 1 else p
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -74,7 +87,7 @@ def mask_at(p: np.ndarray, size: tuple[int, int], inference: Inference) -> np.nd
 class Prediction:
     path: Path
     info: Decoded | None = None  # what reading the file found: its full size
-    small: np.ndarray | None = None  # the model's input, uint8 at the model's size
+    small: np.ndarray | None = None  # the model's input, uint8 at the model's size (or the working scale)
     image: np.ndarray | None = None  # the original image, RGB uint8, when asked for
     probabilities: np.ndarray | None = None  # at the model's size
     mask: np.ndarray | None = None  # {0,1} or class indices, at the original size
@@ -83,13 +96,18 @@ class Prediction:
 
 def predict_paths(
     model, paths, inference: Inference, batch_size: int = 8, with_images: bool = False,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = DEFAULT_MAX_PIXELS, application: Application | None = None,
 ):
     """Yield a Prediction per path, in order; an unreadable file gives one with `error` set.
 
-    `with_images` also decodes each image at full size (for overlays).
+    `with_images` also decodes each image at full size (for overlays). `application`
+    (the model file's, `modelio.model_application`) says how the model meets an image:
+    resized to its input size (the default), or at a working scale by tiles, one image
+    at a time.
     """
-    size = model_input_size(model)
+    size = application or Application(RESIZE, model_input_size(model))
+    if size.tiled:
+        batch_size = 1
     for start in range(0, len(paths), batch_size):
         batch = []
         for path in paths[start : start + batch_size]:
@@ -103,8 +121,12 @@ def predict_paths(
             batch.append(prediction)
         readable = [b for b in batch if b.error is None]
         if readable:
-            small = np.stack([b.small for b in readable]).astype(np.float32) / 255.0
-            for b, p in zip(readable, probabilities(model, small, inference.tta_flip)):
+            if size.tiled:  # uint8 in: the sliding window scales tile by tile
+                found = [tiled_probabilities(model, b.small, size, inference.tta_flip) for b in readable]
+            else:
+                small = np.stack([b.small for b in readable]).astype(np.float32) / 255.0
+                found = probabilities(model, small, inference.tta_flip)
+            for b, p in zip(readable, found):
                 b.probabilities = p
                 b.mask = mask_at(p, b.info.size, inference)
         yield from batch

@@ -129,15 +129,66 @@ class ClassLosses:
         ]
 
 
-def get_loss(name: str, num_classes: int = 1, weights: np.ndarray | None = None):
-    """The loss for a `train.loss` name: binary with one channel, over classes with several."""
-    return LOSSES[name] if num_classes == 1 else ClassLosses(num_classes, weights).loss(name)
+class IgnoringBinaryLosses:
+    """The binary losses and metrics over labelled pixels only, for masks with ignored pixels (the
+    padding of patches cut from images smaller than a patch): the same definitions as the seed's,
+    with ignored pixels in no sum and no count."""
+
+    @staticmethod
+    def _labelled(y_true, y_pred):
+        valid = ops.cast(ops.not_equal(y_true, IGNORE), y_pred.dtype)
+        return ops.cast(y_true, y_pred.dtype) * valid, valid
+
+    def crossentropy(self, y_true, y_pred):
+        truth, valid = self._labelled(y_true, y_pred)
+        p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        pixel = -(truth * ops.log(p) + (1.0 - truth) * ops.log(1.0 - p))
+        return ops.sum(pixel * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+    def dice(self, y_true, y_pred, smooth: float = 1.0):
+        truth, valid = self._labelled(y_true, y_pred)
+        predicted = y_pred * valid
+        return (2.0 * ops.sum(truth * predicted) + smooth) / (ops.sum(truth) + ops.sum(predicted) + smooth)
+
+    def accuracy(self, y_true, y_pred):
+        truth, valid = self._labelled(y_true, y_pred)
+        hit = ops.cast(ops.equal(ops.cast(y_pred > 0.5, y_pred.dtype), truth), y_pred.dtype)
+        return ops.sum(hit * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+    def loss(self, name: str):
+        parts = {
+            "crossentropy": self.crossentropy, "binary_crossentropy": self.crossentropy,
+            "dice": lambda t, p: 1.0 - self.dice(t, p),
+            "crossentropy_dice": lambda t, p: self.crossentropy(t, p) + 1.0 - self.dice(t, p),
+        }
+        parts["bce_dice"] = parts["crossentropy_dice"]
+        chosen = parts[name]
+
+        def binary_loss(y_true, y_pred):
+            return _per_example(chosen(y_true, y_pred), y_pred)
+
+        binary_loss.__name__ = name
+        return binary_loss
+
+    def metrics(self):
+        return [keras.metrics.MeanMetricWrapper(self.dice, name="dice"),
+                keras.metrics.MeanMetricWrapper(self.accuracy, name="accuracy")]
 
 
-def training_metrics(num_classes: int = 1):
+def get_loss(name: str, num_classes: int = 1, weights: np.ndarray | None = None, ignoring: bool = False):
+    """The loss for a `train.loss` name: binary with one channel (`ignoring` masks with ignored
+    pixels), over classes with several."""
+    if num_classes > 1:
+        return ClassLosses(num_classes, weights).loss(name)
+    return IgnoringBinaryLosses().loss(name) if ignoring else LOSSES[name]
+
+
+def training_metrics(num_classes: int = 1, ignoring: bool = False):
     """The seed's soft batch dice and accuracy (binary at 0.5, or of the argmax); mean IoU with classes."""
     if num_classes > 1:
         return ClassLosses(num_classes).metrics()
+    if ignoring:
+        return IgnoringBinaryLosses().metrics()
     return [
         keras.metrics.MeanMetricWrapper(dice_coefficient, name="dice"),
         keras.metrics.BinaryAccuracy(name="accuracy"),

@@ -67,25 +67,31 @@ def distribution(values: np.ndarray, name: str) -> dict[str, float]:
     }
 
 
-def threshold_curve(probabilities: np.ndarray, truth: np.ndarray, thresholds, to_mask) -> pd.DataFrame:
+def image_counts(truth, predicted) -> dict[str, np.ndarray]:
+    """Per-image counts of masks that may differ in size from image to image (sequences of arrays)."""
+    return merge_counts([confusion_counts(t[None], p[None]) for t, p in zip(truth, predicted)])
+
+
+def threshold_curve(probabilities, truth, thresholds, to_mask) -> pd.DataFrame:
     """Mean per-image dice and IoU of the masks `to_mask(p, t)` makes at each threshold t.
 
     Pass the rule that makes the reported masks (`inference.binarize`), refinements
-    included, so the curve at the configured threshold is the reported score.
+    included, so the curve at the configured threshold is the reported score. Images
+    may differ in size.
     """
     rows = []
     for t in thresholds:
-        c = confusion_counts(truth, np.stack([to_mask(p, t) for p in probabilities]))
+        c = image_counts(truth, [to_mask(p, t) for p in probabilities])
         rows.append({"threshold": round(float(t), 4), "dice": per_image_dice(c).mean(), "iou": per_image_iou(c).mean()})
     return pd.DataFrame(rows)
 
 
-def precision_recall_curve(probabilities: np.ndarray, truth: np.ndarray, bins: int = 100) -> pd.DataFrame:
+def precision_recall_curve(probabilities, truth, bins: int = 100) -> pd.DataFrame:
     """Pixel precision and recall over all images of `p > k/bins` (the masks' rule), from histograms in one pass."""
     # bin k holds (k/bins, (k+1)/bins]: p > j/bins exactly when its bin is j or above
-    p = probabilities.ravel().astype(np.float64)
+    p = np.concatenate([np.ravel(x) for x in probabilities]).astype(np.float64)
     index = np.clip(np.ceil(p * bins).astype(int) - 1, 0, bins - 1)
-    positive = truth.ravel().astype(bool)
+    positive = np.concatenate([np.ravel(x) for x in truth]).astype(bool)
     fg = np.bincount(index[positive], minlength=bins)[::-1].cumsum()[::-1]  # pixels in bins >= k
     bg = np.bincount(index[~positive], minlength=bins)[::-1].cumsum()[::-1]
     thresholds = np.arange(1, bins) / bins

@@ -6,9 +6,10 @@ importable function; either would run while the file loads. Such files are refus
 naming the file and the entry, before Keras reads them (and Keras itself loads in
 safe mode).
 
-A model trained on named classes also carries its class map (`unetseg.json` in the
-zip, which Keras does not read): names, colours and the ignore rule, all that
-`unetseg predict` needs besides the network.
+A model trained on named classes, or on patches, also carries what applying it needs
+besides the network (`unetseg.json` in the zip, which Keras does not read): its class
+map (names, colours, the ignore rule) and how it meets an image (working scale,
+tile, overlap), so `unetseg predict` needs no params.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import keras
 
+from unetseg.application import RESIZE, Application
 from unetseg.atomic import atomic_output
 from unetseg.classes import ClassMap
 from unetseg.errors import DataError
@@ -104,7 +106,9 @@ def float32_network(model: keras.Model) -> keras.Model:
     return copy
 
 
-def save_model(model: keras.Model, path: str | Path, classes: ClassMap | None = None) -> None:
+def save_model(
+    model: keras.Model, path: str | Path, classes: ClassMap | None = None, application: Application | None = None
+) -> None:
     """Save the network alone (no optimizer, loss or metrics), in float32, byte-reproducibly, then
     rename it into place.
 
@@ -128,22 +132,52 @@ def save_model(model: keras.Model, path: str | Path, classes: ClassMap | None = 
                 elif info.filename == "config.json":
                     data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
                 archive.writestr(zipfile.ZipInfo(info.filename), data, compress_type=info.compress_type)
-            if classes is not None:
-                record = json.dumps({"classes": classes.as_record()}, indent=2)
-                archive.writestr(zipfile.ZipInfo(RECORD), record, compress_type=zipfile.ZIP_DEFLATED)
+            if classes is not None or application is not None:
+                record = {"classes": classes and classes.as_record(),
+                          "application": application and application.as_record()}
+                archive.writestr(zipfile.ZipInfo(RECORD), json.dumps(record, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+
+
+def _record(path: Path) -> dict:
+    """What the model file says about applying it; empty for the seed's binary, resized kind."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if RECORD not in archive.namelist():
+                return {}
+            record = json.loads(archive.read(RECORD))
+        if not isinstance(record, dict):
+            raise TypeError(f"a {type(record).__name__}, not a mapping")
+        return record
+    except (OSError, zipfile.BadZipFile, json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read {RECORD} (how to apply the model): {error}") from None
 
 
 def model_classes(path: str | Path) -> ClassMap | None:
     """The class map a model file was trained on; None for a binary model."""
-    path = Path(path)
     try:
-        with zipfile.ZipFile(path) as archive:
-            if RECORD not in archive.namelist():
-                return None
-            record = json.loads(archive.read(RECORD))
-        return ClassMap.from_record(record["classes"])
-    except (OSError, zipfile.BadZipFile, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise DataError(f"{path}: cannot read its class map ({RECORD}): {error}") from None
+        return ClassMap.from_record(_record(Path(path)).get("classes"))
+    except (KeyError, TypeError) as error:
+        raise DataError(f"{path}: {RECORD} has no readable class map ({error!r})") from None
+
+
+def model_application(path: str | Path, model: keras.Model) -> Application:
+    """How a model file is applied: its record (patches), else resized to its input size.
+
+    A network that takes any size but has no record cannot say how it was trained to be applied.
+    """
+    record = _record(Path(path)).get("application")
+    if record is not None:
+        try:
+            return Application.from_record(record)
+        except (KeyError, TypeError) as error:
+            raise DataError(f"{path}: {RECORD} has no readable application record ({error!r})") from None
+    height, width = model.input_shape[1:3]
+    if height is None or width is None:
+        raise DataError(
+            f"{path}: the network takes images of any size but the file has no application record "
+            f"({RECORD}: working scale, tile, overlap); it was not written by unetseg's train stage"
+        )
+    return Application(RESIZE, (int(height), int(width)))
 
 
 def load_model(path: str | Path) -> keras.Model:

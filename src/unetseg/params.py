@@ -240,6 +240,19 @@ class Preprocess(_Section):
 
 
 @dataclass(frozen=True)
+class Patches(_Section):
+    """Full-resolution detail: images kept whole at a working scale, training on random patches,
+    prediction by overlapping tiles (unetseg.tiling). Off: the seed's resize to preprocess.image_size."""
+
+    SECTION = "patches"
+    enabled: bool
+    scale: float = _range(gt=0, le=4)  # working scale of every image, aspect kept (1.0: native)
+    size: tuple[int, int] = _range(ge=1)  # height, width of a training patch and of a sliding-window tile
+    foreground_share: float = _range(ge=0, le=1)  # patches centred on a foreground pixel (nnU-Net: 1/3)
+    overlap: float = _range(ge=0, lt=1)  # of neighbouring tiles, as a fraction of the tile
+
+
+@dataclass(frozen=True)
 class Augment(_Section):
     """Training-only augmentation; the seed's values are brightness 0.3, contrast and
     saturation (0.5, 0.7), no flip."""
@@ -331,6 +344,7 @@ class Params:
     classes: Classes
     split: Split
     preprocess: Preprocess
+    patches: Patches
     augment: Augment
     model: Model
     train: Train
@@ -353,10 +367,12 @@ class Params:
             if not isinstance(getattr(self, f.name), hints[f.name]):
                 raise ParamsError(f"{f.name}: must be a {hints[f.name].__name__} section")
         factor = 2**self.model.num_layers
-        height, width = self.preprocess.image_size
+        key, (height, width) = (
+            ("patches.size", self.patches.size) if self.patches.enabled else ("preprocess.image_size", self.preprocess.image_size)
+        )
         if height % factor or width % factor:
             raise ParamsError(
-                f"preprocess.image_size: {height}x{width} must be divisible by "
+                f"{key}: {height}x{width} must be divisible by "
                 f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
             )
         self._check_classes()

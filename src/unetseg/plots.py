@@ -51,7 +51,10 @@ def _grid(rows: list[list[np.ndarray]], captions: list[str] | None = None) -> Im
         if captions:
             draw.text((2, r * row_height), captions[r], fill="black")
         for c, panel in enumerate(row):
-            canvas.paste(Image.fromarray(_rgb(panel)), (c * (width + GAP), r * row_height + top))
+            picture = Image.fromarray(_rgb(panel))
+            if picture.size != (width, height):  # images of their own sizes (patches): shown at the first's
+                picture = picture.resize((width, height), Image.NEAREST)
+            canvas.paste(picture, (c * (width + GAP), r * row_height + top))
     return canvas
 
 

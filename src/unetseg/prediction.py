@@ -12,18 +12,20 @@ written.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from unetseg.application import Application, check_model_application
 from unetseg.atomic import atomic_output
 from unetseg.classes import ClassMap, check_same
 from unetseg.errors import DataError
 from unetseg.imaging import IMAGE_SUFFIXES, list_images, read_truth, resize_truth
-from unetseg.inference import Prediction, model_input_size, predict_paths, to_mask
-from unetseg.modelio import load_model, model_classes
+from unetseg.inference import Prediction, predict_paths, to_mask
+from unetseg.modelio import load_model, model_application, model_classes
 from unetseg.pairs_table import VALIDATION, read_pairs
 from unetseg.params import Data, Inference
 from unetseg.plots import colourize, legend, montage, tint
@@ -72,28 +74,31 @@ def write_prediction(prediction: Prediction, out_dir: Path, overlays: bool, clas
 
 def predict_validation(
     model_path, pairs_path, out_dir, montage_path, inference: Inference, data: Data, montage_rows: int,
-    classes: ClassMap | None = None,
+    classes: ClassMap | None = None, application: Application | None = None,
 ) -> int:
     """Masks and overlays (original size) for the validation images, and the seed's montage.
 
-    `classes`, the params' class map, must be the one the model was trained on.
+    `classes` and `application`, from the params, must be those the model was trained with.
     """
     check_same(classes, model_classes(model_path), "params.yaml (classes)", str(model_path))
     model = load_model(model_path)
+    applied = model_application(model_path, model)
+    if application is not None:
+        check_model_application(application, applied, "params.yaml", str(model_path))
     pairs = read_pairs(pairs_path)
     rows = pairs[pairs["split"] == VALIDATION].reset_index(drop=True)
     check_output_names(rows["image"])
-    size = model_input_size(model)
     panels = []
     with atomic_output(out_dir) as out:
-        predictions = predict_paths(model, list(rows["image"]), inference, with_images=True, max_pixels=data.max_pixels)
+        predictions = predict_paths(model, list(rows["image"]), inference, with_images=True,
+                                    max_pixels=data.max_pixels, application=applied)
         for row, prediction in zip(rows.itertuples(), predictions):
             if prediction.error is not None:
                 raise prediction.error
             write_prediction(prediction, out, overlays=True, classes=classes)
             if len(panels) < montage_rows:
                 truth = read_truth(row.mask, prediction.info.size, data, row.image, classes).mask
-                truth = resize_truth(truth, size, classes)
+                truth = resize_truth(truth, prediction.small.shape[:2], classes)
                 predicted = to_mask(prediction.probabilities, inference)
                 if classes is not None:
                     truth, predicted = colourize(truth, classes.colours), colourize(predicted, classes.colours)
@@ -109,7 +114,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def predict_folder(
     model_path, input_dir, output_dir, inference: Inference, rle_path=None, keep_going=False, overlays=True,
-    progress=True,
+    progress=True, overlap: float | None = None,
 ) -> list[str]:
     """Masks (and overlays, and a Kaggle RLE CSV) for every image of a folder; returns the problems.
 
@@ -135,8 +140,11 @@ def predict_folder(
             f"leave out {'--rle' if rle_path else '--largest-component'}"
         )
     model = load_model(model_path)
+    applied = model_application(model_path, model)
+    if overlap is not None and applied.tiled:
+        applied = replace(applied, overlap=overlap)
     problems, rows = [], []
-    predictions = predict_paths(model, paths, inference, with_images=overlays)
+    predictions = predict_paths(model, paths, inference, with_images=overlays, application=applied)
     for prediction in tqdm(predictions, total=len(paths), unit="image", disable=not progress):
         if prediction.error is not None:
             if not keep_going:

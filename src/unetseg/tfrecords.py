@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from unetseg.application import RESIZE, Application, check_data_application
 from unetseg.classes import ClassMap, check_same
 from unetseg.errors import DataError
 
@@ -103,9 +104,18 @@ def write_shards(records, count: int, out_dir: Path, split: str, num_shards: int
 
 
 def write_manifest(
-    out_dir: Path, image_size: tuple[int, int], shards: dict[str, list[dict]], classes: ClassMap | None = None
+    out_dir: Path, size, shards: dict[str, list[dict]], classes: ClassMap | None = None, extent=None
 ) -> None:
-    manifest = {"image_size": list(image_size), "splits": shards, "classes": classes and classes.as_record()}
+    """`size` is the images' size, or the `Application` that shaped them; with patches, `extent` is the
+    largest image's (height, width), for the patch size to be checked against, and the pixels per split,
+    to decide whether they can be cached in memory."""
+    application = size if isinstance(size, Application) else Application(RESIZE, tuple(size))
+    if application.tiled:
+        largest, pixels = extent
+        manifest = {"application": application.as_record(), "largest_size": list(largest), "pixels": pixels}
+    else:
+        manifest = {"image_size": list(application.size)}
+    manifest.update({"splits": shards, "classes": classes and classes.as_record()})
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -123,6 +133,20 @@ def check_classes(tfrecord_dir: str | Path, classes: ClassMap | None) -> None:
     """Refuse TFRecords whose masks were made with another class map than the params' one."""
     made_with = ClassMap.from_record(read_manifest(tfrecord_dir).get("classes"))
     check_same(classes, made_with, "params.yaml (classes)", f"{Path(tfrecord_dir) / MANIFEST}")
+
+
+def manifest_application(tfrecord_dir: str | Path) -> Application:
+    """How the TFRecords' images were shaped."""
+    manifest = read_manifest(tfrecord_dir)
+    if "application" in manifest:
+        return Application.from_record(manifest["application"])
+    return Application(RESIZE, tuple(manifest["image_size"]))
+
+
+def check_shaping(tfrecord_dir: str | Path, application: Application) -> None:
+    """Refuse TFRecords shaped otherwise than the params say (resized vs whole at a scale)."""
+    found = manifest_application(tfrecord_dir)
+    check_data_application(application, found, "params.yaml", str(Path(tfrecord_dir) / MANIFEST))
 
 
 def shard_files(tfrecord_dir: str | Path, split: str, verify: bool = True) -> list[str]:

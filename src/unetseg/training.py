@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from unetseg import cpu
+from unetseg.application import Application
 from unetseg.backups import BEST, epochs_done, fingerprint, prepare_backup, remove_backup, worker_backup
 from unetseg.callbacks import make_callbacks, open_live, trim_history
 from unetseg.classes import ClassMap, loss_weights
@@ -26,7 +27,9 @@ from unetseg.model import build_unet
 from unetseg.modelio import save_model
 from unetseg.pairs_table import TRAIN, VALIDATION
 from unetseg.params import Params
-from unetseg.tfrecords import check_classes, count_records, read_manifest, shard_files
+from unetseg.errors import DataError
+from unetseg.patches import PatchSampling, fits_in_memory
+from unetseg.tfrecords import check_classes, check_shaping, count_records, read_manifest, shard_files
 
 
 class TrainingError(UnetsegError):
@@ -58,7 +61,8 @@ def build_model(params: Params, class_weights=None) -> keras.Model:
     a softmax over K channels.
     """
     keras.mixed_precision.set_global_policy(compute_policy(params.train.mixed_precision))
-    height, width = params.preprocess.image_size
+    # With patches the network takes any size (tiles at inference): the model file says which.
+    height, width = (None, None) if params.patches.enabled else params.preprocess.image_size
     num_classes = len(params.classes.names) or 1
     model = build_unet(
         input_shape=(height, width, 3),
@@ -71,11 +75,22 @@ def build_model(params: Params, class_weights=None) -> keras.Model:
     )
     model.compile(
         optimizer=OPTIMIZERS[params.train.optimizer](learning_rate=params.train.lr),
-        loss=get_loss(params.train.loss, num_classes, class_weights),
-        metrics=training_metrics(num_classes),
+        loss=get_loss(params.train.loss, num_classes, class_weights, ignoring=params.patches.enabled),
+        metrics=training_metrics(num_classes, ignoring=params.patches.enabled),
         jit_compile=params.train.jit_compile,
     )
     return model
+
+
+def check_patch_fits(params: Params, tfrecord_dir) -> None:
+    """Refuse a patch larger than every image at the working scale: it would be mostly padding."""
+    largest = read_manifest(tfrecord_dir)["largest_size"]
+    height, width = params.patches.size
+    if height > largest[0] or width > largest[1]:
+        raise DataError(
+            f"patches.size {height}x{width} is larger than every image at patches.scale {params.patches.scale} "
+            f"(the largest is {largest[0]}x{largest[1]}, height x width): make the patch smaller or the scale larger"
+        )
 
 
 def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strategy, me: Role, first_epoch: int):
@@ -89,13 +104,23 @@ def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strat
     batch_size, seed = params.train.batch_size, params.training_seed
     shuffle_buffer = batch_size * params.train.shuffle_batches
     epochs = range(first_epoch, params.train.epochs)
-    records = dict(zip(train_files, (row["records"] for row in read_manifest(tfrecord_dir)["splits"][TRAIN])))
+    manifest = read_manifest(tfrecord_dir)
+    records = dict(zip(train_files, (row["records"] for row in manifest["splits"][TRAIN])))
     validation_count = count_records(tfrecord_dir, VALIDATION)
+    sampling, tile, cache = None, None, True
+    if params.patches.enabled:
+        sampling = PatchSampling(tuple(params.patches.size), params.patches.foreground_share)
+        tile, cache = sampling.size, fits_in_memory(sum(manifest["pixels"].values()))
+    patched = {"sampling": sampling, "cache": cache}
+
+    def validation(count):
+        return validation_dataset(validation_files, batch_size, count=count, tile=tile, cache=cache)
+
     if not me.distributed:
         count = sum(records.values())
         return (
-            training_dataset(train_files, batch_size, shuffle_buffer, seed, params.augment, count, epochs),
-            validation_dataset(validation_files, batch_size, count=validation_count),
+            training_dataset(train_files, batch_size, shuffle_buffer, seed, params.augment, count, epochs, **patched),
+            validation(validation_count),
             steps_per_epoch(count, batch_size),
         )
 
@@ -108,11 +133,11 @@ def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strat
         share = shares[context.input_pipeline_id]
         return training_dataset(
             share, replica_batch, shuffle_buffer, seed + context.input_pipeline_id, params.augment,
-            sum(records[f] for f in share), epochs, batches_per_epoch=steps * local_replicas,
+            sum(records[f] for f in share), epochs, batches_per_epoch=steps * local_replicas, **patched,
         )
 
     def validation_pipeline(context: tf.distribute.InputContext):
-        return validation_dataset(validation_files, batch_size, count=validation_count)
+        return validation(validation_count)
 
     return (
         strategy.distribute_datasets_from_function(train_pipeline),
@@ -137,6 +162,10 @@ def train(
     validation_files = shard_files(tfrecord_dir, VALIDATION)
     classes = ClassMap.from_params(params.classes)
     check_classes(tfrecord_dir, classes)
+    application = Application.from_params(params)
+    check_shaping(tfrecord_dir, Application.for_data(params))
+    if application.tiled:
+        check_patch_fits(params, tfrecord_dir)
     weights = None
     if classes is not None:
         weights = loss_weights(params.classes, class_pixels(train_files, classes.num_classes))
@@ -190,7 +219,7 @@ def train(
             )
         model.load_weights(backup_dir / BEST)
     if me.is_chief:
-        save_model(model, model_path, classes)
+        save_model(model, model_path, classes, application if application.tiled else None)
         remove_backup(backup_dir)
     else:
         print(f"{me.task}: done; the chief writes the model and the curves")

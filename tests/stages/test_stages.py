@@ -32,6 +32,8 @@ READ_ONLY_IF = {
     "data.resize_masks": "a mask's size differs from its image's",
     **{f"classes.{key}": "classes are named (test_classes_stages checks them)"
        for key in ("values", "ignore", "masks", "weights")},
+    **{f"patches.{key}": "patches are enabled (test_patches_stages checks them)"
+       for key in ("scale", "size", "foreground_share", "overlap")},
 }
 
 

@@ -29,7 +29,7 @@ def _steps(live_dir, metric="eval/dice"):
 
 
 def test_nan_loss_stops_with_an_error_and_writes_no_model(tmp_path, tiny_tfrecords, monkeypatch):
-    monkeypatch.setattr(training, "get_loss", lambda *args: lambda y_true, y_pred: keras.ops.mean(y_pred) * np.nan)
+    monkeypatch.setattr(training, "get_loss", lambda *args, **kwargs: lambda y_true, y_pred: keras.ops.mean(y_pred) * np.nan)
     with pytest.raises(TrainingError, match="training loss became nan at epoch 1: no model written"):
         _train(tmp_path, tiny_tfrecords, _params(train={"epochs": 3}))
     assert not (tmp_path / "model.keras").exists() and not (tmp_path / "backup").exists()
@@ -169,7 +169,7 @@ def test_mixed_precision_trains_in_float16_and_saves_a_float32_model(tmp_path, t
     monkeypatch.setattr(training, "gpu_available", lambda: True)  # float16 policy on this CPU
     params = _params(train={"mixed_precision": True, "keep": "best", "early_stopping_patience": 1, "epochs": 2})
     seen, save = [], training.save_model
-    monkeypatch.setattr(training, "save_model", lambda model, path, classes: (seen.append(
+    monkeypatch.setattr(training, "save_model", lambda model, path, *records: (seen.append(
         {layer.dtype_policy.name for layer in model.layers}), save(model, path)))
     _train(tmp_path, tiny_tfrecords, params)
     assert "mixed_float16" in seen[0]  # it did train under the float16 policy

@@ -1,0 +1,128 @@
+"""Patches at full resolution against the seed's resize, with the same budget of training pixels.
+
+Runs split, preprocess, train and evaluate (the stage scripts, in a fresh process per mode)
+on a real dataset from ../shared/datasets twice: every image resized to SIZE x SIZE, and
+every image whole at its native size with one SIZE x SIZE patch per image per epoch. Both
+see SIZE^2 training pixels per image per epoch, for the same epochs. Prints the scores at
+each image's original resolution and the wall time of each mode; for ISBI also the
+ceiling of the resize mode (a perfect mask at SIZE x SIZE, blown back up as predict does).
+
+    python benchmarks/patches.py isbi [--epochs 100] [--size 128]
+    python benchmarks/patches.py carvana [--epochs 20] [--size 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+SETUPS = {
+    # membranes, the dark value (0), as a class of their own: scored as class "membrane"
+    "isbi": {
+        "data": {"images_dir": "isbi2012-membranes/images", "masks_dir": "isbi2012-membranes/masks",
+                 "mask_pattern": "{stem}.png"},
+        "split": {"group_pattern": ""},
+        "classes": {"names": ["cell", "membrane"], "values": [255, 0], "ignore": [], "masks": "labels",
+                    "weights": "none"},
+        "train": {"loss": "crossentropy_dice", "monitor": "val_mean_iou"},
+    },
+    "carvana": {
+        "data": {"images_dir": "carvana-sample/train", "masks_dir": "carvana-sample/train_masks",
+                 "mask_pattern": "{stem}_mask.gif"},
+        "split": {"group_pattern": "^([^_]+)_"},
+    },
+}
+
+
+def params_for(setup: str, mode: str, size: int, epochs: int) -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in SETUPS[setup].items():
+        params[section].update(values)
+    for key in ("images_dir", "masks_dir"):
+        params["data"][key] = str(DATASETS / params["data"][key])
+    params["train"]["epochs"] = epochs
+    params["preprocess"]["image_size"] = [size, size]
+    params["patches"].update({"enabled": mode == "patches", "scale": 1.0, "size": [size, size]})
+    return params
+
+
+def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path) -> dict:
+    work.mkdir(parents=True)
+    params = work / "params.yaml"
+    params.write_text(yaml.safe_dump(params_for(setup, mode, size, epochs), sort_keys=False))
+    p = ["--params", str(params)]
+    steps = [
+        ("split", ["--out", f"{work}/pairs.csv", "--summary", f"{work}/split.json", "--data-summary", f"{work}/data.json"]),
+        ("preprocess", ["--pairs", f"{work}/pairs.csv", "--out", f"{work}/tfrecords"]),
+        ("train", ["--tfrecords", f"{work}/tfrecords", "--model", f"{work}/model.keras", "--live", f"{work}/live",
+                   "--backup", f"{work}/backup"]),
+        ("evaluate", ["--tfrecords", f"{work}/tfrecords", "--model", f"{work}/model.keras", "--pairs",
+                      f"{work}/pairs.csv", "--metrics", f"{work}/evaluate.json", "--per-image", f"{work}/per_image.csv",
+                      "--plots", f"{work}/plots", "--gallery", f"{work}/gallery.png", "--confusion", f"{work}/c.csv"]),
+    ]
+    start = time.perf_counter()
+    for stage, args in steps:
+        subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py"), *p, *args], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = json.loads((work / "evaluate.json").read_text())
+    metrics["seconds"] = time.perf_counter() - start
+    return metrics
+
+
+def resize_ceiling(size: int) -> float:
+    """Mean per-image membrane dice of perfect masks through the resize mode: truth at size x size
+    (nearest, as preprocess), class probabilities blown back up bilinearly, the most probable class."""
+    import numpy as np
+
+    from unetseg.classes import ClassMap
+    from unetseg.imaging import read_labels, resize_probabilities, resize_truth
+    from unetseg.params import Classes
+
+    classes = ClassMap.from_params(Classes(**SETUPS["isbi"]["classes"]))
+    scores = []
+    for mask in sorted((DATASETS / "isbi2012-membranes" / "masks").iterdir()):
+        truth = read_labels(mask, classes).mask
+        small = resize_truth(truth, (size, size), classes)
+        one_hot = np.eye(2, dtype=np.float32)[small]
+        back = np.argmax(resize_probabilities(one_hot, truth.shape), axis=-1)
+        tp = np.sum((back == 1) & (truth == 1))
+        scores.append(2 * tp / (np.sum(back == 1) + np.sum(truth == 1)))
+    return float(np.mean(scores))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("setup", choices=sorted(SETUPS))
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--size", type=int, default=128)
+    args = parser.parse_args()
+    epochs = args.epochs or {"isbi": 100, "carvana": 20}[args.setup]
+    cpu = next((line.partition(":")[2].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    print(f"{args.setup}: {epochs} epochs, {args.size}x{args.size} per image per epoch in both modes; CPU {cpu}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in ("resize", "patches"):
+            m = run_mode(args.setup, mode, args.size, epochs, Path(tmp) / mode)
+            if args.setup == "isbi":
+                shown = (f"membrane dice per image {m['original_class_image_dice']['membrane']:.4f}, "
+                         f"pooled {m['original_class_dice']['membrane']:.4f}, mean IoU {m['original_mean_iou']:.4f}")
+            else:
+                shown = f"dice {m['original_dice']:.4f} [{m.get('original_dice_ci_low', float('nan')):.4f}, " \
+                        f"{m.get('original_dice_ci_high', float('nan')):.4f}]"
+            print(f"{mode:8} original resolution: {shown}; {m['seconds']:.0f} s", flush=True)
+    if args.setup == "isbi":
+        print(f"resize-mode ceiling (perfect masks at {args.size}x{args.size}, blown back up): "
+              f"membrane dice {resize_ceiling(args.size):.4f}")
+
+
+if __name__ == "__main__":
+    main()

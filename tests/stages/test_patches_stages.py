@@ -1,0 +1,208 @@
+"""Patches through every stage script: whole images at a working scale, training on patches,
+evaluate and predict by the sliding window, the model file saying how to apply it."""
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import ROOT, tiny_params, write_yaml
+from test_stages import _declared, evaluate, generate, predict, preprocess, run_stages, train
+
+from unetseg.application import Application
+from unetseg.params import params_from_dict
+
+PATCHES = {"enabled": True, "scale": 1.0, "size": [32, 32], "foreground_share": 0.33, "overlap": 0.5}
+
+
+def _params(work, **overrides):
+    return tiny_params(data={"images_dir": str(work / "sample/train"), "masks_dir": str(work / "sample/train_masks")},
+                       patches={**PATCHES, **overrides.pop("patches", {})}, **overrides)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("patches")
+    params = write_yaml(work / "params.yaml", _params(work, base={"workers": 1}))
+    assert generate.main(["--params", str(params), "--out", str(work / "sample")]) == 0
+    reads = {}
+    run_stages(work, params, reads)
+    (work / "reads.json").write_text(json.dumps({k: sorted(v) for k, v in reads.items()}))
+    return work
+
+
+@pytest.mark.parametrize("stage", ["preprocess", "train", "evaluate", "predict"])
+def test_dvc_yaml_declares_the_patch_params_each_stage_reads(run, stage):
+    reads = {k for k in json.loads((run / "reads.json").read_text())[stage] if k.startswith(("patches.", "preprocess."))}
+    declared = {k for k in _declared(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["params"])
+                if k.startswith(("patches.", "preprocess."))}
+    assert reads - declared == set()
+    assert declared - reads <= {"preprocess.image_size", "preprocess.num_shards"} - (
+        {"preprocess.num_shards"} if stage == "preprocess" else set())
+
+
+def test_tfrecords_hold_whole_images_at_the_working_scale(run):
+    manifest = json.loads((run / "tfrecords" / "manifest.json").read_text())
+    assert manifest["application"]["mode"] == "patches" and manifest["application"]["scale"] == 1.0
+    assert manifest["largest_size"] == [48, 64] and sum(manifest["pixels"].values()) == 12 * 48 * 64
+
+
+def test_the_model_file_records_how_to_apply_it(run):
+    import keras
+
+    from unetseg.modelio import model_application
+
+    model = keras.saving.load_model(run / "model.keras")
+    assert model.input_shape == (None, None, None, 3)  # any size: the record says tiles
+    assert model_application(run / "model.keras", model) == Application("patches", (32, 32), 1.0, 0.5)
+
+
+def test_evaluate_scores_whole_images_by_the_sliding_window(run):
+    """original_dice from the model file and the mask files alone, through unetseg.tiling."""
+    import keras
+    from sklearn.metrics import f1_score
+
+    from unetseg.imaging import read_mask, read_image
+    from unetseg.inference import mask_at
+    from unetseg.params import Inference
+    from unetseg.tiling import sliding_window
+
+    metrics = json.loads((run / "evaluate.json").read_text())
+    model = keras.saving.load_model(run / "model.keras")
+    pairs = pd.read_csv(run / "pairs.csv", dtype=str)
+    scores = []
+    for row in pairs[pairs.split == "validation"].itertuples():
+        image = read_image(row.image).astype(np.float32) / 255.0
+        p = sliding_window(image, lambda t: model.predict_on_batch(t), (32, 32), 0.5)[..., 0]
+        truth = read_mask(row.mask).mask
+        scores.append(f1_score(truth.ravel(), mask_at(p, truth.shape, Inference(0.5, False, False)).ravel(),
+                               zero_division=1.0))
+    assert metrics["original_dice"] == pytest.approx(np.mean(scores), abs=1e-5)
+    assert metrics["dice"] == pytest.approx(metrics["original_dice"], abs=1e-6)  # scale 1: the same pixels
+    per_image = pd.read_csv(run / "per_image.csv")
+    assert len(per_image) == metrics["images"] and (run / "plots" / "dice_vs_threshold.csv").is_file()
+
+
+def test_unetseg_predict_needs_no_params_and_matches_the_stage(run, tmp_path):
+    from unetseg.cli import main as unetseg
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    pairs = pd.read_csv(run / "pairs.csv")
+    for image in pairs[pairs.split == "validation"].image:
+        (inputs / image.split("/")[-1]).write_bytes(open(image, "rb").read())
+    assert unetseg(["predict", str(run / "model.keras"), str(inputs), str(tmp_path / "out")]) == 0
+    masks = sorted((tmp_path / "out" / "masks").iterdir())
+    assert masks
+    for mask in masks:
+        ours = np.asarray(Image.open(mask))
+        assert ours.shape == (48, 64)
+        assert np.array_equal(ours, np.asarray(Image.open(run / "predictions" / "masks" / mask.name)))
+
+
+def test_a_model_is_never_applied_the_other_way(run, tmp_path, capsys):
+    resized = write_yaml(tmp_path / "params.yaml", _params(run, patches={"enabled": False}))
+    args = ["--params", str(resized), "--tfrecords", str(run / "tfrecords"), "--model", str(run / "model.keras"),
+            "--pairs", str(run / "pairs.csv"), "--metrics", str(tmp_path / "e.json"), "--per-image",
+            str(tmp_path / "p.csv"), "--plots", str(tmp_path / "plots"), "--gallery", str(tmp_path / "g.png"),
+            "--confusion", str(tmp_path / "c.csv")]
+    assert evaluate.main(args) == 1
+    err = capsys.readouterr().err
+    assert "preprocess.image_size" in err and "patches.scale 1.0 in tiles of 32x32 (patches.size)" in err
+    assert not (tmp_path / "e.json").exists()
+    assert predict.main(["--params", str(resized), "--pairs", str(run / "pairs.csv"), "--model",
+                         str(run / "model.keras"), "--out", str(tmp_path / "pred"),
+                         "--montage", str(tmp_path / "m.png")]) == 1
+    assert "patches.size" in capsys.readouterr().err and not (tmp_path / "pred").exists()
+    assert train.main(["--params", str(resized), "--tfrecords", str(run / "tfrecords"), "--model",
+                       str(tmp_path / "model.keras"), "--live", str(tmp_path / "live"),
+                       "--backup", str(tmp_path / "backup")]) == 1
+    assert "whole images at patches.scale 1.0" in capsys.readouterr().err
+
+
+def test_a_patch_larger_than_every_image_is_refused(run, tmp_path, capsys):
+    params = write_yaml(tmp_path / "params.yaml", _params(run, patches={"size": [64, 64]}))
+    assert train.main(["--params", str(params), "--tfrecords", str(run / "tfrecords"), "--model",
+                       str(tmp_path / "model.keras"), "--live", str(tmp_path / "live"),
+                       "--backup", str(tmp_path / "backup")]) == 1
+    err = capsys.readouterr().err
+    assert "patches.size 64x64 is larger than every image at patches.scale 1.0 (the largest is 48x64" in err
+    assert not (tmp_path / "model.keras").exists()
+
+
+def test_a_scale_that_makes_an_image_vanish_is_refused(run, tmp_path, capsys):
+    params = write_yaml(tmp_path / "params.yaml", _params(run, patches={"scale": 0.01}))
+    assert preprocess.main(["--params", str(params), "--pairs", str(run / "pairs.csv"),
+                            "--out", str(tmp_path / "tfrecords")]) == 1
+    err = capsys.readouterr().err
+    assert "64x48 at patches.scale 0.01 would be 1x0 pixels" in err and ".jpg" in err
+    assert not (tmp_path / "tfrecords").exists()
+
+
+def test_bad_patch_params_name_the_key():
+    from unetseg.params import ParamsError
+
+    with pytest.raises(ParamsError, match=r"patches.overlap: must be < 1, got 1.0"):
+        params_from_dict(tiny_params(patches={**PATCHES, "overlap": 1.0}))
+    with pytest.raises(ParamsError, match="patches.size: 30x32 must be divisible by 2\\*\\*model.num_layers = 4"):
+        params_from_dict(tiny_params(patches={**PATCHES, "size": [30, 32]}))
+
+
+def test_a_model_that_takes_any_size_without_its_record_is_refused(run, tmp_path, capsys):
+    from unetseg.cli import main as unetseg
+
+    stripped = tmp_path / "model.keras"
+    with zipfile.ZipFile(run / "model.keras") as source, zipfile.ZipFile(stripped, "w") as target:
+        for item in source.infolist():
+            if item.filename != "unetseg.json":
+                target.writestr(item, source.read(item))
+    assert unetseg(["predict", str(stripped), str(run / "sample" / "train"), str(tmp_path / "out")]) == 1
+    assert "takes images of any size but the file has no application record" in capsys.readouterr().err
+
+
+def test_resuming_an_interrupted_training_on_patches_changes_nothing(run, tmp_path, monkeypatch):
+    """Interrupted after its first epoch's backup, then run again: the same weights as one uninterrupted run."""
+    import keras
+
+    from unetseg import training
+    from unetseg.modelio import load_model
+
+    params = params_from_dict(_params(run, train={"epochs": 3}))
+
+    def fit(folder):
+        return training.train(params, run / "tfrecords", folder / "model.keras", folder / "live", folder / "backup")
+
+    fit(tmp_path / "whole")
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    make = training.make_callbacks
+    monkeypatch.setattr(training, "make_callbacks", lambda *a: make(*a) + [Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "resumed")
+    monkeypatch.setattr(training, "make_callbacks", make)
+    assert (tmp_path / "resumed" / "backup").is_dir() and not (tmp_path / "resumed" / "model.keras").exists()
+    fit(tmp_path / "resumed")
+    whole, resumed = (load_model(tmp_path / f / "model.keras").get_weights() for f in ("whole", "resumed"))
+    assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
+
+
+def test_patches_compose_with_a_strategy_keep_best_and_early_stopping(run, tmp_path):
+    """The options a user reaches for together: tf.distribute, the best epoch kept, early stopping
+    on dice, with patches (not square, here)."""
+    from unetseg import training
+    from unetseg.modelio import load_model, model_application
+
+    params = params_from_dict(_params(run, patches={"size": [48, 32]}, train={
+        "epochs": 3, "strategy": "mirrored", "keep": "best", "monitor": "val_dice", "early_stopping_patience": 1}))
+    logs = training.train(params, run / "tfrecords", tmp_path / "model.keras", tmp_path / "live", tmp_path / "backup")
+    assert 0 <= logs["val_dice"] <= 1 and not (tmp_path / "backup").exists()
+    model = load_model(tmp_path / "model.keras")
+    assert model_application(tmp_path / "model.keras", model) == Application("patches", (48, 32), 1.0, 0.5)

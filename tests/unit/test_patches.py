@@ -1,0 +1,111 @@
+"""Training patches: cut with their masks, aligned under flips, the foreground share kept, padding
+ignored, and the same patches on a resumed run."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from unetseg.augment import augment_batch
+from unetseg.classes import IGNORE
+from unetseg.dataset import training_dataset, validation_dataset
+from unetseg.params import Augment
+from unetseg.patches import PatchSampling, random_patch, tiles
+from unetseg.tfrecords import Example, serialize, write_shards
+
+
+def _coded(height, width):
+    """An image whose pixels say where they are, and a mask that is a function of the image."""
+    y, x = np.mgrid[:height, :width]
+    image = np.stack([y % 256, x % 256, (y * 7 + x * 3) % 256], axis=-1).astype(np.uint8)
+    mask = (((y + 2 * x) % 5) == 0).astype(np.uint8)[..., None]
+    return image, mask
+
+
+def _mask_of(image):
+    y, x = image[..., 0].astype(int), image[..., 1].astype(int)
+    return (((y + 2 * x) % 5) == 0).astype(np.uint8)
+
+
+def _patch(image, mask, seed, size=(16, 16), share=0.5):
+    out = random_patch(tf.constant(image), tf.constant(mask), tf.constant(seed, tf.int64), PatchSampling(size, share))
+    return out[0].numpy(), out[1].numpy()
+
+
+def test_patches_and_their_masks_stay_aligned_under_crop_and_flip():
+    image, mask = _coded(70, 90)
+    flips = Augment(0.0, (1.0, 1.0), (1.0, 1.0), True)
+    flipped = 0
+    for seed in range(20):
+        patch, truth = _patch(image, mask, [3, seed])
+        assert patch.shape == (16, 16, 3) and np.array_equal(truth[..., 0], _mask_of(patch))
+        images, masks = augment_batch(tf.constant(patch[None] / 255, tf.float32), tf.constant(truth[None], tf.float32),
+                                      tf.constant([1, seed], tf.int64), flips)
+        moved = np.round(images.numpy()[0] * 255).astype(np.uint8)
+        assert np.array_equal(masks.numpy()[0, ..., 0].astype(np.uint8), _mask_of(moved))
+        flipped += not np.array_equal(moved, patch)
+    assert 0 < flipped < 20
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_the_foreground_share_holds_on_rare_foreground(share):
+    """One 2x2 blob in a 64x64 image: a uniform 16x16 patch holds it with probability (16/49)^2 = 0.107."""
+    image = np.zeros((64, 64, 3), np.uint8)
+    mask = np.zeros((64, 64, 1), np.uint8)
+    mask[40:42, 40:42] = 1
+    hits = np.mean([_patch(image, mask, [0, s], share=share)[1].any() for s in range(400)])
+    expected = share + (1 - share) * (16 / 49) ** 2
+    assert hits == pytest.approx(expected, abs=0.07)
+    if share == 1.0:
+        assert hits == 1.0
+
+
+def test_an_image_smaller_than_the_patch_is_padded_with_ignored_pixels():
+    image, mask = _coded(10, 12)
+    patch, truth = _patch(image, mask, [0, 1])
+    assert patch.shape == (16, 16, 3)
+    assert np.array_equal(patch[:10, :12], image) and not patch[10:].any() and not patch[:, 12:].any()
+    assert np.array_equal(truth[:10, :12], mask) and (truth[10:] == IGNORE).all() and (truth[:, 12:] == IGNORE).all()
+
+
+def test_validation_tiles_cover_each_image_once():
+    image, mask = _coded(40, 50)
+    cut_images, cut_masks = (t.numpy() for t in tiles(tf.constant(image), tf.constant(mask), (16, 16)))
+    assert cut_images.shape == (3 * 4, 16, 16, 3)
+    whole = cut_images.reshape(3, 4, 16, 16, 3).transpose(0, 2, 1, 3, 4).reshape(48, 64, 3)
+    assert np.array_equal(whole[:40, :50], image) and (cut_masks.reshape(3, 4, 16, 16).transpose(0, 2, 1, 3)
+                                                       .reshape(48, 64)[40:] == IGNORE).all()
+
+
+@pytest.fixture
+def varied_shards(tmp_path, rng):
+    """Records of different sizes, as the patch mode stores whole images."""
+    examples = []
+    for i, (h, w) in enumerate([(40, 50), (24, 30), (64, 20), (33, 47), (50, 50), (20, 70)]):
+        image, mask = rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (rng.random((h, w)) > 0.7).astype(np.uint8)
+        examples.append(Example(f"i{i}", image, mask, (h, w)))
+    write_shards((serialize(e) for e in examples), len(examples), tmp_path, "train", 2)
+    return sorted(str(p) for p in tmp_path.glob("train-*")), len(examples)
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_resumed_epoch_cuts_the_same_patches(varied_shards, cache):
+    files, count = varied_shards
+    sampling = PatchSampling((16, 16), 0.33)
+
+    def batches(epochs):
+        ds = training_dataset(files, 2, 8, 5, Augment(0.1, (0.9, 1.1), (0.9, 1.1), True), count, epochs,
+                              sampling=sampling, cache=cache)
+        return [(x.numpy(), y.numpy()) for x, y in ds]
+
+    whole, resumed = batches(range(0, 3)), batches(range(1, 3))
+    per_epoch = len(whole) // 3
+    assert per_epoch == 3 and len(resumed) == 2 * per_epoch
+    for (a, b), (c, d) in zip(whole[per_epoch:], resumed):
+        assert np.array_equal(a, c) and np.array_equal(b, d)
+    assert not np.array_equal(whole[0][0], whole[per_epoch][0])  # new patches every epoch
+
+
+def test_validation_in_tiles_keeps_every_labelled_pixel(varied_shards):
+    files, count = varied_shards
+    masks = np.concatenate([y.numpy().ravel() for _, y in validation_dataset(files, 4, count, tile=(16, 16))])
+    assert (masks != IGNORE).sum() == sum(h * w for h, w in [(40, 50), (24, 30), (64, 20), (33, 47), (50, 50), (20, 70)])
