@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import ROOT, tiny_params, write_yaml
+from conftest import ROOT, classes_params, make_classes_sample, tiny_params, write_yaml
 from test_stages import _declared, evaluate, generate, predict, preprocess, run_stages, train
 
 from unetseg.application import Application
@@ -206,3 +206,17 @@ def test_patches_compose_with_a_strategy_keep_best_and_early_stopping(run, tmp_p
     assert 0 <= logs["val_dice"] <= 1 and not (tmp_path / "backup").exists()
     model = load_model(tmp_path / "model.keras")
     assert model_application(tmp_path / "model.keras", model) == Application("patches", (48, 32), 1.0, 0.5)
+
+
+def test_several_classes_on_patches(tmp_path):
+    """Label maps with ignored borders, trained on patches and scored by the sliding window."""
+    from unetseg.modelio import model_classes
+
+    sample = make_classes_sample(tmp_path / "sample")
+    params = write_yaml(tmp_path / "params.yaml", classes_params(sample, patches=PATCHES))
+    run_stages(tmp_path, params)
+    metrics = json.loads((tmp_path / "evaluate.json").read_text())
+    assert 0 <= metrics["original_mean_iou"] <= 1 and set(metrics["class_iou"]) <= {"background", "box", "disc"}
+    assert model_classes(tmp_path / "model.keras").names == ("background", "box", "disc")
+    mask = Image.open(sorted((tmp_path / "predictions" / "masks").iterdir())[0])
+    assert mask.mode == "P" and mask.size == (64, 48) and set(np.unique(np.asarray(mask))) <= {0, 1, 2}
