@@ -71,7 +71,8 @@ class Application:
         if self.size is None:
             return f"whole images at patches.scale {self.scale}"
         height, width = self.size
-        return f"whole images at patches.scale {self.scale} in tiles of {height}x{width} (patches.size)"
+        return (f"whole images at patches.scale {self.scale} in tiles of {height}x{width} (patches.size) "
+                f"overlapping by {self.overlap} (patches.overlap)")
 
 
 def _refuse(expected: Application, found: Application, expected_from: str, found_from: str) -> None:
@@ -82,9 +83,9 @@ def _refuse(expected: Application, found: Application, expected_from: str, found
 
 
 def check_model_application(expected: Application, found: Application, expected_from: str, found_from: str) -> None:
-    """Refuse a model trained one way and applied another, naming both settings (the overlap is an
-    inference choice: any goes)."""
-    if (expected.mode, expected.size, expected.scale) != (found.mode, found.size, found.scale):
+    """Refuse a model trained one way and applied another, naming both settings. The overlap is part of
+    it: the model file records the one `unetseg predict` uses, so the stages use that one too."""
+    if expected != found:
         _refuse(expected, found, expected_from, found_from)
 
 

@@ -86,16 +86,16 @@ def steps_per_epoch(count: int, batch_size: int) -> int:
     return -(-count // batch_size)
 
 
-def validation_dataset(files, batch_size: int, count: int | None = None, tile=None, cache: bool = True):
-    """Batched float (image, mask) pairs in file order, unaugmented; with `tile` (height, width), one
-    batch per image, of its whole tiles (unetseg.patches.tiles): as many batches as images, known
-    up front."""
+def validation_dataset(files, batch_size: int, count: int | None = None, tile=None, cache: bool = True,
+                       tile_count: int | None = None):
+    """Batched float (image, mask) pairs in file order, unaugmented; with `tile` (height, width), the
+    images cut into whole tiles (unetseg.patches.tiles), `tile_count` of them in all, batched."""
     pairs = _pairs(files, count, cache)
     if tile is not None:
-        batches = pairs.map(lambda image, mask: tiles(image, mask, tile), num_parallel_calls=AUTOTUNE)
-    else:
-        batches = pairs.batch(batch_size)
-    return batches.map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        pairs = pairs.map(lambda image, mask: tiles(image, mask, tile), num_parallel_calls=AUTOTUNE).unbatch()
+        if tile_count is not None:  # so that Keras knows where validation ends
+            pairs = pairs.apply(tf.data.experimental.assert_cardinality(tile_count))
+    return pairs.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def class_pixels(files, num_classes: int) -> np.ndarray:

@@ -141,7 +141,10 @@ def predict_folder(
         )
     model = load_model(model_path)
     applied = model_application(model_path, model)
-    if overlap is not None and applied.tiled:
+    if overlap is not None:
+        if not applied.tiled:
+            raise DataError(f"{model_path}: --overlap is for models trained on patches; this one takes "
+                            f"{applied.describe()}")
         applied = replace(applied, overlap=overlap)
     problems, rows = [], []
     predictions = predict_paths(model, paths, inference, with_images=overlays, application=applied)

@@ -45,12 +45,11 @@ def write_tfrecords(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     application = size if isinstance(size, Application) else Application("resize", tuple(size))
-    shards, counts, largest, pixels = {}, {}, [0, 0], {}
+    shards, counts, sizes = {}, {}, {}
 
     def sizes_noted(results, split):
-        for record, (height, width) in results:
-            largest[:] = max(largest[0], height), max(largest[1], width)
-            pixels[split] = pixels.get(split, 0) + height * width
+        for record, size in results:
+            sizes.setdefault(split, []).append(list(size))
             yield record
 
     count = worker_count(workers)
@@ -62,5 +61,5 @@ def write_tfrecords(
             records = tqdm(records, total=len(jobs), desc=f"preprocess {split}", unit="pair", disable=not progress)
             shards[split] = write_shards(sizes_noted(records, split), len(jobs), out_dir, split, num_shards)
             counts[split] = len(jobs)
-    write_manifest(out_dir, application, shards, classes, (tuple(largest), pixels))
+    write_manifest(out_dir, application, shards, classes, sizes)
     return counts

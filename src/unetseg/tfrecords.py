@@ -104,15 +104,14 @@ def write_shards(records, count: int, out_dir: Path, split: str, num_shards: int
 
 
 def write_manifest(
-    out_dir: Path, size, shards: dict[str, list[dict]], classes: ClassMap | None = None, extent=None
+    out_dir: Path, size, shards: dict[str, list[dict]], classes: ClassMap | None = None, sizes=None
 ) -> None:
-    """`size` is the images' size, or the `Application` that shaped them; with patches, `extent` is the
-    largest image's (height, width), for the patch size to be checked against, and the pixels per split,
-    to decide whether they can be cached in memory."""
+    """`size` is the images' size, or the `Application` that shaped them; with patches, `sizes` holds
+    each split's image sizes (height, width) in record order: the patch size is checked against them,
+    the validation tiles counted and the memory a cache would take known before training."""
     application = size if isinstance(size, Application) else Application(RESIZE, tuple(size))
     if application.tiled:
-        largest, pixels = extent
-        manifest = {"application": application.as_record(), "largest_size": list(largest), "pixels": pixels}
+        manifest = {"application": application.as_record(), "sizes": sizes}
     else:
         manifest = {"image_size": list(application.size)}
     manifest.update({"splits": shards, "classes": classes and classes.as_record()})

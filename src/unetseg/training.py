@@ -19,7 +19,7 @@ from unetseg.application import Application
 from unetseg.backups import BEST, epochs_done, fingerprint, prepare_backup, remove_backup, worker_backup
 from unetseg.callbacks import make_callbacks, open_live, trim_history
 from unetseg.classes import ClassMap, loss_weights
-from unetseg.dataset import class_pixels, steps_per_epoch, training_dataset, validation_dataset
+from unetseg.dataset import STREAMED_SHUFFLE, class_pixels, steps_per_epoch, training_dataset, validation_dataset
 from unetseg.distribute import Role, make_strategy, per_replica_batch, role, shards_for_pipeline
 from unetseg.errors import UnetsegError
 from unetseg.losses import get_loss, training_metrics
@@ -28,7 +28,7 @@ from unetseg.modelio import save_model
 from unetseg.pairs_table import TRAIN, VALIDATION
 from unetseg.params import Params
 from unetseg.errors import DataError
-from unetseg.patches import PatchSampling, fits_in_memory
+from unetseg.patches import CACHE_LIMIT_BYTES, PatchSampling, fits_in_memory
 from unetseg.tfrecords import check_classes, check_shaping, count_records, read_manifest, shard_files
 
 
@@ -83,13 +83,15 @@ def build_model(params: Params, class_weights=None) -> keras.Model:
 
 
 def check_patch_fits(params: Params, tfrecord_dir) -> None:
-    """Refuse a patch larger than every image at the working scale: it would be mostly padding."""
-    largest = read_manifest(tfrecord_dir)["largest_size"]
+    """Refuse a patch larger than every training image at the working scale: it would be mostly padding."""
+    sizes = read_manifest(tfrecord_dir)["sizes"][TRAIN]
     height, width = params.patches.size
-    if height > largest[0] or width > largest[1]:
+    if not any(h >= height and w >= width for h, w in sizes):
+        tallest, widest = max(h for h, _ in sizes), max(w for _, w in sizes)
         raise DataError(
-            f"patches.size {height}x{width} is larger than every image at patches.scale {params.patches.scale} "
-            f"(the largest is {largest[0]}x{largest[1]}, height x width): make the patch smaller or the scale larger"
+            f"patches.size {height}x{width} is larger than every training image at patches.scale "
+            f"{params.patches.scale} (the tallest is {tallest} pixels high, the widest {widest} wide): make "
+            "the patch smaller or the scale larger"
         )
 
 
@@ -107,14 +109,20 @@ def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strat
     manifest = read_manifest(tfrecord_dir)
     records = dict(zip(train_files, (row["records"] for row in manifest["splits"][TRAIN])))
     validation_count = count_records(tfrecord_dir, VALIDATION)
-    sampling, tile, cache = None, None, True
+    sampling, tile, cache, tile_count = None, None, True, None
     if params.patches.enabled:
         sampling = PatchSampling(tuple(params.patches.size), params.patches.foreground_share)
-        tile, cache = sampling.size, fits_in_memory(sum(manifest["pixels"].values()))
+        sizes = manifest["sizes"]
+        tile, cache = sampling.size, fits_in_memory(sum(h * w for split in sizes.values() for h, w in split))
+        tile_count = sum(-(-h // tile[0]) * -(-w // tile[1]) for h, w in sizes[VALIDATION])
+        if not cache:
+            print(f"note: the decoded images exceed the {CACHE_LIMIT_BYTES >> 30} GiB in-memory cache: they are "
+                  f"read from the TFRecords each epoch, and shuffled {STREAMED_SHUFFLE} at a time")
     patched = {"sampling": sampling, "cache": cache}
 
     def validation(count):
-        return validation_dataset(validation_files, batch_size, count=count, tile=tile, cache=cache)
+        return validation_dataset(validation_files, batch_size, count=count, tile=tile, cache=cache,
+                                  tile_count=tile_count)
 
     if not me.distributed:
         count = sum(records.values())
@@ -169,7 +177,7 @@ def train(
     weights = None
     if classes is not None:
         weights = loss_weights(params.classes, class_pixels(train_files, classes.num_classes))
-        shown = "" if weights is None else f", loss weights {weights.round(3).tolist()}"
+        shown = "" if weights is None else f", loss weights {[round(float(w), 3) for w in weights]}"
         print(f"{classes.num_classes} classes: {', '.join(classes.names)}{shown}")
     if params.base.deterministic:
         tf.config.experimental.enable_op_determinism()

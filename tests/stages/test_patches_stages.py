@@ -48,7 +48,9 @@ def test_dvc_yaml_declares_the_patch_params_each_stage_reads(run, stage):
 def test_tfrecords_hold_whole_images_at_the_working_scale(run):
     manifest = json.loads((run / "tfrecords" / "manifest.json").read_text())
     assert manifest["application"]["mode"] == "patches" and manifest["application"]["scale"] == 1.0
-    assert manifest["largest_size"] == [48, 64] and sum(manifest["pixels"].values()) == 12 * 48 * 64
+    pairs = pd.read_csv(run / "pairs.csv")
+    for split in ("train", "validation"):
+        assert manifest["sizes"][split] == [[48, 64]] * (pairs.split == split).sum()
 
 
 def test_the_model_file_records_how_to_apply_it(run):
@@ -130,7 +132,8 @@ def test_a_patch_larger_than_every_image_is_refused(run, tmp_path, capsys):
                        str(tmp_path / "model.keras"), "--live", str(tmp_path / "live"),
                        "--backup", str(tmp_path / "backup")]) == 1
     err = capsys.readouterr().err
-    assert "patches.size 64x64 is larger than every image at patches.scale 1.0 (the largest is 48x64" in err
+    assert ("patches.size 64x64 is larger than every training image at patches.scale 1.0 (the tallest is 48 "
+            "pixels high, the widest 64 wide)") in err
     assert not (tmp_path / "model.keras").exists()
 
 
@@ -150,6 +153,19 @@ def test_bad_patch_params_name_the_key():
         params_from_dict(tiny_params(patches={**PATCHES, "overlap": 1.0}))
     with pytest.raises(ParamsError, match="patches.size: 30x32 must be divisible by 2\\*\\*model.num_layers = 4"):
         params_from_dict(tiny_params(patches={**PATCHES, "size": [30, 32]}))
+
+
+def test_another_overlap_than_the_models_is_refused_and_the_command_line_may_set_it(run, tmp_path, capsys):
+    from unetseg.cli import main as unetseg
+
+    params = write_yaml(tmp_path / "params.yaml", _params(run, patches={"overlap": 0.25}))
+    assert predict.main(["--params", str(params), "--pairs", str(run / "pairs.csv"), "--model",
+                         str(run / "model.keras"), "--out", str(tmp_path / "pred"),
+                         "--montage", str(tmp_path / "m.png")]) == 1
+    assert "overlapping by 0.25 (patches.overlap)" in capsys.readouterr().err and not (tmp_path / "pred").exists()
+    assert unetseg(["predict", str(run / "model.keras"), str(run / "sample" / "train"), str(tmp_path / "out"),
+                    "--overlap", "0.25", "--no-overlays"]) == 0
+    assert len(list((tmp_path / "out" / "masks").iterdir())) == 12
 
 
 def test_a_model_that_takes_any_size_without_its_record_is_refused(run, tmp_path, capsys):

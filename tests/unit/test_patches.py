@@ -107,5 +107,9 @@ def test_a_resumed_epoch_cuts_the_same_patches(varied_shards, cache):
 
 def test_validation_in_tiles_keeps_every_labelled_pixel(varied_shards):
     files, count = varied_shards
-    masks = np.concatenate([y.numpy().ravel() for _, y in validation_dataset(files, 4, count, tile=(16, 16))])
+    sizes = [(40, 50), (24, 30), (64, 20), (33, 47), (50, 50), (20, 70)]
+    tile_count = sum(-(-h // 16) * -(-w // 16) for h, w in sizes)
+    ds = validation_dataset(files, 4, count, tile=(16, 16), tile_count=tile_count)
+    assert ds.cardinality().numpy() == -(-tile_count // 4)
+    masks = np.concatenate([y.numpy().ravel() for _, y in ds])
     assert (masks != IGNORE).sum() == sum(h * w for h, w in [(40, 50), (24, 30), (64, 20), (33, 47), (50, 50), (20, 70)])
