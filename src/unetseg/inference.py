@@ -105,15 +105,15 @@ def predict_paths(
     resized to its input size (the default), or at a working scale by tiles, one image
     at a time.
     """
-    size = application or Application(RESIZE, model_input_size(model))
-    if size.tiled:
+    application = application or Application(RESIZE, model_input_size(model))
+    if application.tiled:
         batch_size = 1
     for start in range(0, len(paths), batch_size):
         batch = []
         for path in paths[start : start + batch_size]:
             prediction = Prediction(Path(path))
             try:
-                prediction.small, prediction.info = model_input(path, size, max_pixels)
+                prediction.small, prediction.info = model_input(path, application, max_pixels)
                 if with_images:
                     prediction.image = read_image(path, max_pixels)
             except DataError as error:
@@ -121,8 +121,8 @@ def predict_paths(
             batch.append(prediction)
         readable = [b for b in batch if b.error is None]
         if readable:
-            if size.tiled:  # uint8 in: the sliding window scales tile by tile
-                found = [tiled_probabilities(model, b.small, size, inference.tta_flip) for b in readable]
+            if application.tiled:  # uint8 in: the sliding window scales tile by tile
+                found = [tiled_probabilities(model, b.small, application, inference.tta_flip) for b in readable]
             else:
                 small = np.stack([b.small for b in readable]).astype(np.float32) / 255.0
                 found = probabilities(model, small, inference.tta_flip)

@@ -70,7 +70,30 @@ def _one_hot(y_true, num_classes: int, dtype):
     return one_hot, valid
 
 
-class ClassLosses:
+class _MaskedLosses:
+    """A `train.loss` name as a loss, from a subclass's `crossentropy` and `dice` over labelled pixels."""
+
+    def loss(self, name: str):
+        def crossentropy(t, p):
+            return self.crossentropy(t, p)
+
+        def dice(t, p):
+            return 1.0 - self.dice(t, p)
+
+        def crossentropy_dice(t, p):
+            return self.crossentropy(t, p) + 1.0 - self.dice(t, p)
+
+        chosen = {"crossentropy": crossentropy, "binary_crossentropy": crossentropy, "dice": dice,
+                  "crossentropy_dice": crossentropy_dice, "bce_dice": crossentropy_dice}[name]
+
+        def masked_loss(y_true, y_pred):
+            return _per_example(chosen(y_true, y_pred), y_pred)
+
+        masked_loss.__name__ = name
+        return masked_loss
+
+
+class ClassLosses(_MaskedLosses):
     """Cross-entropy, soft dice and accuracy over K softmax channels, with optional class weights.
 
     Cross-entropy is the weighted mean over labelled pixels (each pixel weighs its
@@ -108,19 +131,6 @@ class ClassLosses:
         hit = ops.cast(ops.equal(ops.argmax(y_pred, axis=-1), ops.cast(y_true[..., 0], "int32")), y_pred.dtype)
         return ops.sum(hit * valid) / ops.maximum(ops.sum(valid), 1.0)
 
-    def loss(self, name: str):
-        parts = {
-            "crossentropy": lambda t, p: self.crossentropy(t, p),
-            "dice": lambda t, p: 1.0 - self.dice(t, p),
-            "crossentropy_dice": lambda t, p: self.crossentropy(t, p) + 1.0 - self.dice(t, p),
-        }[name]
-
-        def class_loss(y_true, y_pred):
-            return _per_example(parts(y_true, y_pred), y_pred)
-
-        class_loss.__name__ = name
-        return class_loss
-
     def metrics(self):
         return [
             keras.metrics.MeanMetricWrapper(self.dice, name="dice"),
@@ -129,7 +139,7 @@ class ClassLosses:
         ]
 
 
-class IgnoringBinaryLosses:
+class IgnoringBinaryLosses(_MaskedLosses):
     """The binary losses and metrics over labelled pixels only, for masks with ignored pixels (the
     padding of patches cut from images smaller than a patch): the same definitions as the seed's,
     with ignored pixels in no sum and no count."""
@@ -154,21 +164,6 @@ class IgnoringBinaryLosses:
         truth, valid = self._labelled(y_true, y_pred)
         hit = ops.cast(ops.equal(ops.cast(y_pred > 0.5, y_pred.dtype), truth), y_pred.dtype)
         return ops.sum(hit * valid) / ops.maximum(ops.sum(valid), 1.0)
-
-    def loss(self, name: str):
-        parts = {
-            "crossentropy": self.crossentropy, "binary_crossentropy": self.crossentropy,
-            "dice": lambda t, p: 1.0 - self.dice(t, p),
-            "crossentropy_dice": lambda t, p: self.crossentropy(t, p) + 1.0 - self.dice(t, p),
-        }
-        parts["bce_dice"] = parts["crossentropy_dice"]
-        chosen = parts[name]
-
-        def binary_loss(y_true, y_pred):
-            return _per_example(chosen(y_true, y_pred), y_pred)
-
-        binary_loss.__name__ = name
-        return binary_loss
 
     def metrics(self):
         return [keras.metrics.MeanMetricWrapper(self.dice, name="dice"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from unetseg.application import Application
+from unetseg.application import RESIZE, Application
 from unetseg.classes import ClassMap
 from unetseg.imaging import model_input, read_truth, resize_truth
 from unetseg.params import Data, worker_count
@@ -44,7 +44,7 @@ def write_tfrecords(
     order, into the shards: memory holds a few examples, not the dataset.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    application = size if isinstance(size, Application) else Application("resize", tuple(size))
+    application = size if isinstance(size, Application) else Application(RESIZE, tuple(size))
     shards, counts, sizes = {}, {}, {}
 
     def sizes_noted(results, split):
