@@ -44,6 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["train"]["epochs"] = args.epochs
+    params["train"]["warmup_epochs"] = min(params["train"]["warmup_epochs"], args.epochs - 1)
     times = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

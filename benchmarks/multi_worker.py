@@ -64,6 +64,7 @@ def main() -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     if args.epochs:
         params["train"]["epochs"] = args.epochs
+        params["train"]["warmup_epochs"] = min(params["train"]["warmup_epochs"], args.epochs - 1)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rows = []

@@ -9,6 +9,9 @@ ceiling of the resize mode (a perfect mask at SIZE x SIZE, blown back up as pred
 
     python benchmarks/patches.py isbi [--epochs 100] [--size 128]
     python benchmarks/patches.py carvana [--epochs 20] [--size 128]
+    python benchmarks/patches.py isbi --modes patches -S train.steps_per_epoch=8 --epochs 25
+
+`-S key=value` changes params.yaml as `dvc exp run -S` does (after the setup's own values).
 """
 
 from __future__ import annotations
@@ -44,22 +47,27 @@ SETUPS = {
 }
 
 
-def params_for(setup: str, mode: str, size: int, epochs: int) -> dict:
+def params_for(setup: str, mode: str, size: int, epochs: int, overrides=()) -> dict:
+    from seeds import override
+
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for section, values in SETUPS[setup].items():
         params[section].update(values)
+    for assignment in overrides:
+        override(params, assignment)
     for key in ("images_dir", "masks_dir"):
         params["data"][key] = str(DATASETS / params["data"][key])
     params["train"]["epochs"] = epochs
+    params["train"]["warmup_epochs"] = min(params["train"]["warmup_epochs"], epochs - 1)
     params["preprocess"]["image_size"] = [size, size]
     params["patches"].update({"enabled": mode == "patches", "scale": 1.0, "size": [size, size]})
     return params
 
 
-def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path) -> dict:
+def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path, overrides=()) -> dict:
     work.mkdir(parents=True)
     params = work / "params.yaml"
-    params.write_text(yaml.safe_dump(params_for(setup, mode, size, epochs), sort_keys=False))
+    params.write_text(yaml.safe_dump(params_for(setup, mode, size, epochs, overrides), sort_keys=False))
     p = ["--params", str(params)]
     steps = [
         ("split", ["--out", f"{work}/pairs.csv", "--summary", f"{work}/split.json", "--data-summary", f"{work}/data.json"]),
@@ -70,12 +78,14 @@ def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path) -> dict:
                       f"{work}/pairs.csv", "--metrics", f"{work}/evaluate.json", "--per-image", f"{work}/per_image.csv",
                       "--plots", f"{work}/plots", "--gallery", f"{work}/gallery.png", "--confusion", f"{work}/c.csv"]),
     ]
-    start = time.perf_counter()
+    start, seconds = time.perf_counter(), {}
     for stage, args in steps:
+        begun = time.perf_counter()
         subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py"), *p, *args], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seconds[stage] = time.perf_counter() - begun
     metrics = json.loads((work / "evaluate.json").read_text())
-    metrics["seconds"] = time.perf_counter() - start
+    metrics["seconds"], metrics["stage_seconds"] = time.perf_counter() - start, seconds
     return metrics
 
 
@@ -105,20 +115,23 @@ def main() -> None:
     parser.add_argument("setup", choices=sorted(SETUPS))
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--modes", nargs="+", choices=["resize", "patches"], default=["resize", "patches"])
+    parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     epochs = args.epochs or {"isbi": 100, "carvana": 20}[args.setup]
     cpu = next((line.partition(":")[2].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"{args.setup}: {epochs} epochs, {args.size}x{args.size} per image per epoch in both modes; CPU {cpu}")
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in ("resize", "patches"):
-            m = run_mode(args.setup, mode, args.size, epochs, Path(tmp) / mode)
+        for mode in args.modes:
+            m = run_mode(args.setup, mode, args.size, epochs, Path(tmp) / mode, args.overrides)
             if args.setup == "isbi":
                 shown = (f"membrane dice per image {m['original_class_image_dice']['membrane']:.4f}, "
                          f"pooled {m['original_class_dice']['membrane']:.4f}, mean IoU {m['original_mean_iou']:.4f}")
             else:
                 shown = f"dice {m['original_dice']:.4f} [{m.get('original_dice_ci_low', float('nan')):.4f}, " \
                         f"{m.get('original_dice_ci_high', float('nan')):.4f}]"
-            print(f"{mode:8} original resolution: {shown}; {m['seconds']:.0f} s", flush=True)
+            stages = ", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items())
+            print(f"{mode:8} original resolution: {shown}; {m['seconds']:.0f} s ({stages})", flush=True)
     if args.setup == "isbi":
         print(f"resize-mode ceiling (perfect masks at {args.size}x{args.size}, blown back up): "
               f"membrane dice {resize_ceiling(args.size):.4f}")

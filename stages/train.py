@@ -1,6 +1,7 @@
 """Train the U-Net on the train shards, validating on the validation shards each epoch.
 
-In: params base.seed, preprocess.image_size, patches.*, augment.*, model.*, train.*, classes.*; the TFRecords.
+In: params base.seed, preprocess.image_size, patches.* (the overlap only as the model file's default),
+augment.*, model.*, train.*, classes.*; the TFRecords.
 Out: --model (.keras, network only); --live folder of dvclive curves and final metrics.
 Kept between runs: --backup, the state of an unfinished training, resumed by the next run.
 With train.strategy multi_worker, every worker runs this script with its own TF_CONFIG;

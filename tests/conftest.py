@@ -17,7 +17,7 @@ TINY = {
     "generate": {"num_objects": 4, "views_per_object": 3, "height": 48, "width": 64},
     "preprocess": {"image_size": [32, 32], "num_shards": 2},
     "model": {"filters": 4, "num_layers": 2},
-    "train": {"epochs": 1, "batch_size": 4},
+    "train": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0},  # a warm-up must end before the last epoch
     "predict": {"montage_rows": 2},
 }
 

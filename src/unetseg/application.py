@@ -9,7 +9,7 @@ way is never applied the other way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from unetseg.errors import DataError
 from unetseg.params import Params
@@ -82,11 +82,16 @@ def _refuse(expected: Application, found: Application, expected_from: str, found
     )
 
 
-def check_model_application(expected: Application, found: Application, expected_from: str, found_from: str) -> None:
-    """Refuse a model trained one way and applied another, naming both settings. The overlap is part of
-    it: the model file records the one `unetseg predict` uses, so the stages use that one too."""
-    if expected != found:
+def model_applied_as(expected: Application, found: Application, expected_from: str, found_from: str) -> Application:
+    """The model's application with the params' overlap, after refusing a model trained one way and
+    applied another (mode, size, scale), naming both settings.
+
+    The overlap is an inference setting: the model file records the one it was trained
+    with, as `unetseg predict`'s default, and the stages may apply it with another.
+    """
+    if replace(expected, overlap=found.overlap) != found:
         _refuse(expected, found, expected_from, found_from)
+    return expected if found.tiled else found
 
 
 def check_data_application(expected: Application, found: Application, expected_from: str, found_from: str) -> None:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import shutil
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from unetseg.atomic import atomic_output
@@ -38,7 +38,8 @@ def fingerprint(params: Params, tfrecord_dir: str | Path, num_replicas: int = 1)
         "replicas": num_replicas,
         "base": [params.training_seed, params.base.deterministic],
         "image_size": params.preprocess.image_size,
-        "patches": asdict(params.patches),
+        # not the overlap, an inference setting (reading it would count as a train stage param)
+        "patches": {f.name: getattr(params.patches, f.name) for f in fields(params.patches) if f.name != "overlap"},
         "augment": asdict(params.augment),
         "model": asdict(params.model),
         "train": asdict(params.train),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import keras
@@ -64,6 +65,34 @@ class EpochSeeds(keras.callbacks.Callback):
             state.assign(keras.ops.convert_to_tensor([seed, epoch * EPOCH_STRIDE], dtype=state.dtype))
 
 
+class LearningRateLog(keras.callbacks.Callback):
+    """The rate at the end of each epoch (the schedule's value there: the next step's) in the logs, so the
+    curves show the schedule."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class EpochTimes(keras.callbacks.Callback):
+    """Print how each epoch's time splits between training and validation (on stdout, not in the
+    curves, which must repeat exactly from run to run)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.begun, self.validation = time.perf_counter(), 0.0
+
+    def on_test_begin(self, logs=None):
+        self.tested = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self.validation += time.perf_counter() - self.tested
+
+    def on_epoch_end(self, epoch, logs=None):
+        total = time.perf_counter() - self.begun
+        print(f"epoch {epoch + 1}: {total - self.validation:.1f} s training, {self.validation:.1f} s validation "
+              f"({self.validation / max(total, 1e-9):.0%})", flush=True)
+
+
 def _live_callback(live):
     from dvclive.keras import DVCLiveCallback
 
@@ -101,7 +130,9 @@ def trim_history(live_dir: Path, epoch: int) -> None:
 def make_callbacks(train: Train, backup_dir: Path, live) -> list:
     """With `live` None (a non-chief worker) nothing is logged and best weights are not kept."""
     mode = monitor_mode(train.monitor)
-    callbacks = [keras.callbacks.TerminateOnNaN(), EpochSeeds()]
+    callbacks = [keras.callbacks.TerminateOnNaN(), EpochSeeds(), LearningRateLog()]
+    if train.ema:  # validation scores the average, which fit leaves in the model at the end
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))
     if train.keep == "best" and live is not None:
         callbacks.append(KeepBest(backup_dir, train.monitor))
     if train.early_stopping_patience:
@@ -117,7 +148,7 @@ def make_callbacks(train: Train, backup_dir: Path, live) -> list:
     # The backup comes last: an epoch that dvclive logged but the backup missed (a kill
     # in between) is trimmed from the curves and trained again on resume.
     if live is not None:
-        callbacks.append(_live_callback(live))
+        callbacks += [EpochTimes(), _live_callback(live)]
     return callbacks + [
         keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
     ]

@@ -10,8 +10,10 @@ import tensorflow as tf
 
 from unetseg.augment import augment_batch
 from unetseg.params import Augment
-from unetseg.patches import PatchSampling, random_patch, tiles
+from unetseg.classes import IGNORE
+from unetseg.patches import PatchSampling, random_patch
 from unetseg.tfrecords import parse_example, to_float
+from unetseg.tiling import sample_tiles
 
 AUTOTUNE = tf.data.AUTOTUNE
 EPOCH_STRIDE = 1_000_003  # keeps (seed, epoch) and (seed, epoch, batch) pairs apart
@@ -48,8 +50,9 @@ def training_dataset(
     Epoch e is shuffled and augmented from (seed, e) alone, so a run resumed at epoch e
     sees exactly the batches that an uninterrupted run sees: resuming does not change
     the result. Pass `steps_per_epoch(count, batch_size)` to `fit`. With
-    `batches_per_epoch`, each epoch is cut or padded (by starting it over) to that many
-    batches, so that workers holding a few records more or less stay in step. With
+    `batches_per_epoch`, each epoch is that many full batches, drawn from as many fresh
+    passes over the images as it takes (train.steps_per_epoch; and workers holding a
+    few records more or less stay in step). With
     `sampling`, each image gives one random patch per epoch (unetseg.patches), cut from
     (seed, epoch, image) alone as well.
     """
@@ -57,16 +60,24 @@ def training_dataset(
     if not cache:
         shuffle_buffer = min(shuffle_buffer, STREAMED_SHUFFLE)
     epochs = epochs or range(epochs.start, epochs.start + 1)  # fit wants data even with no epoch left
+    # Passes over the images an epoch needs; each pass of the run has its own number,
+    # which seeds its order and its patches: (seed, epoch) still fixes everything.
+    passes = 1 if batches_per_epoch is None else -(-batches_per_epoch * batch_size // max(count, 1))
 
-    def one_epoch(epoch):
-        ds = pairs.shuffle(shuffle_buffer, seed=seed * EPOCH_STRIDE + epoch, reshuffle_each_iteration=False)
+    def one_pass(number):
+        ds = pairs.shuffle(shuffle_buffer, seed=seed * EPOCH_STRIDE + number, reshuffle_each_iteration=False)
         if sampling is not None:  # seed pairs (seed, -1 - ...): apart from the augmentation's
             ds = ds.enumerate().map(
                 lambda index, pair: random_patch(
-                    pair[0], pair[1], tf.stack([tf.constant(seed, tf.int64), -1 - epoch * EPOCH_STRIDE - index]), sampling
+                    pair[0], pair[1], tf.stack([tf.constant(seed, tf.int64), -1 - number * EPOCH_STRIDE - index]),
+                    sampling,
                 ),
                 num_parallel_calls=AUTOTUNE,
             )
+        return ds
+
+    def one_epoch(epoch):
+        ds = functools.reduce(tf.data.Dataset.concatenate, (one_pass(epoch * passes + k) for k in range(passes)))
         ds = ds.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
         if augment is not None:
             ds = ds.enumerate().map(
@@ -75,7 +86,7 @@ def training_dataset(
                 ),
                 num_parallel_calls=AUTOTUNE,
             )
-        return ds if batches_per_epoch is None else ds.repeat().take(batches_per_epoch)
+        return ds if batches_per_epoch is None else ds.take(batches_per_epoch)
 
     # One dataset per epoch, seeded with Python ints, one after another.
     ds = functools.reduce(tf.data.Dataset.concatenate, (one_epoch(epoch) for epoch in epochs))
@@ -86,16 +97,23 @@ def steps_per_epoch(count: int, batch_size: int) -> int:
     return -(-count // batch_size)
 
 
-def validation_dataset(files, batch_size: int, count: int | None = None, tile=None, cache: bool = True,
-                       tile_count: int | None = None):
-    """Batched float (image, mask) pairs in file order, unaugmented; with `tile` (height, width), the
-    images cut into whole tiles (unetseg.patches.tiles), `tile_count` of them in all, batched."""
-    pairs = _pairs(files, count, cache)
-    if tile is not None:
-        pairs = pairs.map(lambda image, mask: tiles(image, mask, tile), num_parallel_calls=AUTOTUNE).unbatch()
-        if tile_count is not None:  # so that Keras knows where validation ends
-            pairs = pairs.apply(tf.data.experimental.assert_cardinality(tile_count))
-    return pairs.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+def validation_dataset(files, batch_size: int, count: int | None = None):
+    """Batched float (image, mask) pairs in file order, unaugmented."""
+    return _pairs(files, count).batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def validation_tiles(files, count: int, tile: tuple[int, int], tiles: int, seed: int):
+    """uint8 (images, masks) arrays of a fixed sample of `tiles` tiles of the `count` validation images,
+    cut at places drawn from `seed` and padded as the sliding window pads (unetseg.tiling)."""
+    records = tf.data.TFRecordDataset(files).map(parse_example, num_parallel_calls=AUTOTUNE)
+    pairs = ((image.numpy(), mask.numpy()) for image, mask, _, _ in records)
+    return sample_tiles(pairs, count, tile, tiles, seed, IGNORE)
+
+
+def tiles_dataset(images, masks, batch_size: int):
+    """Batched float (image, mask) tiles from in-memory arrays, in their order."""
+    return tf.data.Dataset.from_tensor_slices((images, masks)).batch(batch_size).map(
+        to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def class_pixels(files, num_classes: int) -> np.ndarray:

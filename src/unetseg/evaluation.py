@@ -22,7 +22,7 @@ from unetseg.class_metrics import confusion, confusion_table, per_image_scores, 
 from unetseg.classes import ClassMap, check_same
 from unetseg.dataset import class_pixels, records_dataset
 from unetseg.imaging import read_truth
-from unetseg.application import Application, check_model_application
+from unetseg.application import Application, model_applied_as
 from unetseg.inference import binarize, mask_at, probabilities, tiled_probabilities, to_mask
 from unetseg.metrics import (
     distribution,
@@ -85,7 +85,7 @@ def evaluate_model(
     model = load_model(model_path)
     applied = model_application(model_path, model)
     if application is not None:
-        check_model_application(application, applied, "params.yaml", str(model_path))
+        applied = model_applied_as(application, applied, "params.yaml", str(model_path))
     check_shaping(tfrecord_dir, applied)
     if applied.tiled:  # images of their own sizes, one by one through the sliding window
         batches = list(_batches(shard_files(tfrecord_dir, VALIDATION), 1))

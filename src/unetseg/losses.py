@@ -30,6 +30,20 @@ def dice_coefficient(y_true, y_pred, smooth: float = 1.0):
     return (2.0 * intersection + smooth) / (ops.sum(y_true) + ops.sum(y_pred) + smooth)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+def image_dice(y_true, y_pred, threshold: float = 0.5):
+    """Each image's dice of the mask thresholded at 0.5, ignored pixels left out; 1 for an empty mask
+    predicted empty. Averaged over images by Keras, this is evaluate's `dice` (README "Metrics"), so
+    the monitored value and the reported one are of one kind."""
+    valid = ops.cast(ops.not_equal(y_true, IGNORE), "float32")
+    truth = ops.cast(ops.equal(y_true, 1), "float32") * valid
+    predicted = ops.cast(y_pred > threshold, "float32") * valid
+    axes = tuple(range(1, len(y_pred.shape)))
+    overlap = 2.0 * ops.sum(truth * predicted, axis=axes)
+    total = ops.sum(truth, axis=axes) + ops.sum(predicted, axis=axes)
+    return ops.where(total > 0, overlap / ops.maximum(total, 1.0), 1.0)
+
+
 def _per_example(batch_loss, y_pred):
     """A batch-level loss given to each example of the batch, whose mean it stays.
 
@@ -167,7 +181,8 @@ class IgnoringBinaryLosses(_MaskedLosses):
 
     def metrics(self):
         return [keras.metrics.MeanMetricWrapper(self.dice, name="dice"),
-                keras.metrics.MeanMetricWrapper(self.accuracy, name="accuracy")]
+                keras.metrics.MeanMetricWrapper(self.accuracy, name="accuracy"),
+                keras.metrics.MeanMetricWrapper(image_dice, name="image_dice")]
 
 
 def get_loss(name: str, num_classes: int = 1, weights: np.ndarray | None = None, ignoring: bool = False):
@@ -179,7 +194,8 @@ def get_loss(name: str, num_classes: int = 1, weights: np.ndarray | None = None,
 
 
 def training_metrics(num_classes: int = 1, ignoring: bool = False):
-    """The seed's soft batch dice and accuracy (binary at 0.5, or of the argmax); mean IoU with classes."""
+    """The seed's soft batch dice and accuracy (binary at 0.5, or of the argmax), and evaluate's
+    per-image dice (binary) or mean IoU (classes)."""
     if num_classes > 1:
         return ClassLosses(num_classes).metrics()
     if ignoring:
@@ -187,4 +203,5 @@ def training_metrics(num_classes: int = 1, ignoring: bool = False):
     return [
         keras.metrics.MeanMetricWrapper(dice_coefficient, name="dice"),
         keras.metrics.BinaryAccuracy(name="accuracy"),
+        keras.metrics.MeanMetricWrapper(image_dice, name="image_dice"),
     ]

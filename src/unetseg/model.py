@@ -7,7 +7,9 @@ from keras import layers
 
 
 def _conv_block(x, filters: int, batch_norm: bool, name: str):
-    """Two 3x3 'same' ReLU convolutions, as the seed's conv2d_block (he_normal init)."""
+    """Two 3x3 'same' ReLU convolutions, as the seed's conv2d_block (he_normal init), and optionally
+    batch normalisation of the block's output: once a block, not after each convolution, which costs
+    a fifth of the training rate on a CPU (`benchmarks/seeds.py` for what each trains to)."""
     for i in (1, 2):
         x = layers.Conv2D(
             filters,
@@ -17,8 +19,8 @@ def _conv_block(x, filters: int, batch_norm: bool, name: str):
             kernel_initializer="he_normal",
             name=f"{name}_conv{i}",
         )(x)
-        if batch_norm:
-            x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return x
 
 
@@ -36,7 +38,7 @@ def build_unet(
     `num_layers` down blocks double the filters and halve the size, so height and
     width must be divisible by 2**num_layers. Dropout is applied once, after the
     last pooling, as in the seed. `batch_norm` (not in the seed) adds batch
-    normalisation after each convolution.
+    normalisation at the end of each block.
     """
     height, width = input_shape[0], input_shape[1]
     factor = 2**num_layers

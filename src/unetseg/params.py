@@ -249,7 +249,8 @@ class Patches(_Section):
     scale: float = _range(gt=0, le=4)  # working scale of every image, aspect kept (1.0: native)
     size: tuple[int, int] = _range(ge=1)  # height, width of a training patch and of a sliding-window tile
     foreground_share: float = _range(ge=0, le=1)  # patches centred on a foreground pixel (nnU-Net: 1/3)
-    overlap: float = _range(ge=0, lt=1)  # of neighbouring tiles, as a fraction of the tile
+    overlap: float = _range(ge=0, lt=1)  # of neighbouring tiles, as a fraction of the tile (inference only)
+    validation_tiles: int = _range(ge=1)  # validation during training: a fixed, seeded sample of this many tiles
 
 
 @dataclass(frozen=True)
@@ -281,13 +282,17 @@ class Model(_Section):
 class Train(_Section):
     SECTION = "train"
     epochs: int = _range(ge=1)
+    steps_per_epoch: int = _range(ge=0)  # batches an epoch; 0: one pass over the training images
     batch_size: int = _range(ge=1)
     optimizer: Literal["adam", "rmsprop"]
-    lr: float = _range(gt=0, le=1)
+    lr: float = _range(gt=0, le=1)  # the peak, with a schedule
+    schedule: Literal["constant", "cosine", "poly"]  # after the warm-up; the decays end at 0 (unetseg.schedule)
+    warmup_epochs: float = _range(ge=0)  # linear rise from 0 to lr over this many epochs
     loss: Literal["crossentropy", "dice", "crossentropy_dice", "binary_crossentropy", "bce_dice"]
     shuffle_batches: int = _range(ge=1)  # shuffle buffer = batch_size * shuffle_batches
-    monitor: Literal["val_loss", "val_dice", "val_accuracy", "val_mean_iou"]
+    monitor: Literal["val_image_dice", "val_loss", "val_dice", "val_accuracy", "val_mean_iou"]
     keep: Literal["last", "best"]
+    ema: bool  # validate and save the moving average of the weights (Keras' optimizer EMA, momentum 0.99)
     early_stopping_patience: int = _range(ge=0)  # 0: off
     reduce_lr_patience: int = _range(ge=0)  # 0: off
     reduce_lr_factor: float = _range(gt=0, lt=1)
@@ -297,7 +302,24 @@ class Train(_Section):
     seed_offset: int = _range(ge=0)  # training draws from base.seed + this: reseed training alone
 
     def check(self):
-        """Refuse patience settings that can never take effect."""
+        """Refuse patience settings that can never take effect, and two rules for the learning rate."""
+        if self.warmup_epochs >= self.epochs:
+            raise ParamsError(
+                f"{self.key('warmup_epochs')} {self.warmup_epochs:g} with {self.key('epochs')} {self.epochs}: "
+                "the warm-up must be shorter than the training"
+            )
+        if self.reduce_lr_patience and (self.schedule != "constant" or self.warmup_epochs):
+            raise ParamsError(
+                f"{self.key('reduce_lr_patience')} {self.reduce_lr_patience} with {self.key('schedule')} "
+                f"{self.schedule} and {self.key('warmup_epochs')} {self.warmup_epochs:g}: the schedule sets the "
+                "learning rate at every step; use one or the other (reduce_lr_patience 0, or schedule constant "
+                "with warmup_epochs 0)"
+            )
+        if self.ema and self.keep == "best":
+            raise ParamsError(
+                f"{self.key('keep')} best with {self.key('ema')} true: the best epoch's weights are the trained "
+                "ones, not their average, which is what is validated; use keep last, or ema false"
+            )
         stop, reduce = self.early_stopping_patience, self.reduce_lr_patience
         for name, patience in (("early_stopping_patience", stop), ("reduce_lr_patience", reduce)):
             if patience >= self.epochs:
@@ -385,7 +407,9 @@ class Params:
             ("train.loss", self.train.loss, several and self.train.loss in ("binary_crossentropy", "bce_dice"),
              "use crossentropy, dice or crossentropy_dice"),
             ("train.monitor", self.train.monitor, not several and self.train.monitor == "val_mean_iou",
-             "use val_dice, val_loss or val_accuracy"),
+             "use val_image_dice, val_dice, val_loss or val_accuracy"),
+            ("train.monitor", self.train.monitor, several and self.train.monitor == "val_image_dice",
+             "use val_mean_iou (evaluate's mean_iou), val_dice, val_loss or val_accuracy"),
             ("inference.largest_component", True, several and self.inference.largest_component,
              "it keeps one foreground region of a binary mask; set it false"),
         )

@@ -8,9 +8,9 @@ are seen (nnU-Net's oversampling); otherwise it lies anywhere in the image, unif
 An image smaller than the patch is padded at its bottom and right with black and
 ignored pixels (IGNORE), which no loss counts. Image and mask are cut together.
 
-Validation during training scores fixed tiles: each validation image cut into
-non-overlapping patches from its top-left corner (the last row and column padded
-with ignored pixels). evaluate and predict use the sliding window (unetseg.tiling).
+Validation during training scores a fixed sample of validation tiles, cut and
+padded as the sliding window does (unetseg.tiling.sample_tiles); evaluate and predict
+use the whole sliding window.
 """
 
 from __future__ import annotations
@@ -67,22 +67,6 @@ def random_patch(image, mask, seed, sampling: PatchSampling):
     image = tf.ensure_shape(image[top : top + height, left : left + width], [height, width, 3])
     mask = tf.ensure_shape(mask[top : top + height, left : left + width], [height, width, 1])
     return image, mask
-
-
-def tiles(image, mask, size: tuple[int, int]):
-    """An image and its mask cut into non-overlapping (n, h, w, ·) tiles from the top-left, padded
-    with ignored pixels to whole tiles."""
-    height, width = size
-    rows = -(-tf.shape(image)[0] // height)
-    columns = -(-tf.shape(image)[1] // width)
-    image, mask = _pad_to(image, mask, rows * height, columns * width)
-
-    def cut(array, channels):
-        array = array[: rows * height, : columns * width]
-        array = tf.reshape(array, [rows, height, columns, width, channels])
-        return tf.reshape(tf.transpose(array, [0, 2, 1, 3, 4]), [rows * columns, height, width, channels])
-
-    return cut(image, 3), cut(mask, 1)
 
 
 def fits_in_memory(pixels: int) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from unetseg.application import Application, check_model_application
+from unetseg.application import Application, model_applied_as
 from unetseg.atomic import atomic_output
 from unetseg.classes import ClassMap, check_same
 from unetseg.errors import DataError
@@ -84,7 +84,7 @@ def predict_validation(
     model = load_model(model_path)
     applied = model_application(model_path, model)
     if application is not None:
-        check_model_application(application, applied, "params.yaml", str(model_path))
+        applied = model_applied_as(application, applied, "params.yaml", str(model_path))
     pairs = read_pairs(pairs_path)
     rows = pairs[pairs["split"] == VALIDATION].reset_index(drop=True)
     check_output_names(rows["image"])

@@ -61,13 +61,44 @@ def _reflect(image: np.ndarray, pads) -> np.ndarray:
     return image
 
 
+def pad_for_tiles(image: np.ndarray, tile: tuple[int, int], strides: tuple[int, int]):
+    """The image padded by reflection as the sliding window pads it, and the (top, bottom), (left, right)
+    widths: half a tile's overlap on every side, and up to a whole tile where the image is smaller."""
+    pads = [_padding(n, t, s) for n, t, s in zip(image.shape[:2], tile, strides)]
+    return _reflect(image, pads), pads
+
+
+def sample_tiles(pairs, total: int, tile: tuple[int, int], count: int, seed: int, ignore: int):
+    """`count` (image, mask) tiles at seeded places, spread evenly over `total` (image, mask) pairs
+    (an iterable, read once): validation during training.
+
+    Each image is padded as the sliding window pads it without overlap (reflection, up to
+    a tile where it is smaller; the mask's padding `ignore`d), so a tile is what
+    inference feeds the network; its place is uniform over the padded image.
+    """
+    rng = np.random.default_rng(seed)
+    # tile i comes from the i-th image of a seeded order, round and round: every image gets count // total
+    # tiles or one more, and which get one more is drawn too
+    order = rng.permutation(total)
+    shares = np.bincount(order[np.arange(count) % total], minlength=total) if total else []
+    cut_images, cut_masks = [], []
+    for (image, mask), share in zip(pairs, shares):
+        padded, pads = pad_for_tiles(image, tile, tile)
+        mask = np.pad(mask, pads + [(0, 0)] * (mask.ndim - 2), constant_values=ignore)
+        for _ in range(share):
+            y = rng.integers(0, padded.shape[0] - tile[0] + 1)
+            x = rng.integers(0, padded.shape[1] - tile[1] + 1)
+            cut_images.append(padded[y : y + tile[0], x : x + tile[1]].copy())  # not a view: the image goes
+            cut_masks.append(mask[y : y + tile[0], x : x + tile[1]].copy())
+    return np.stack(cut_images), np.stack(cut_masks)
+
+
 def sliding_window(image: np.ndarray, predict, tile: tuple[int, int], overlap: float, batch: int = 8) -> np.ndarray:
     """(H, W, C) probabilities of an (H, W, 3) image (float in [0, 1], or uint8), from `predict`, which
     maps (n, th, tw, 3) float tiles to (n, th, tw, C) probabilities."""
     height, width = image.shape[:2]
     strides = [stride_of(t, overlap) for t in tile]
-    (top, bottom), (left, right) = (_padding(n, t, s) for n, t, s in zip((height, width), tile, strides))
-    padded = _reflect(image, [(top, bottom), (left, right)])
+    padded, ((top, _), (left, _)) = pad_for_tiles(image, tile, strides)
     weights = blend_weights(tile)
     corners = [(y, x) for y in tile_starts(padded.shape[0], tile[0], strides[0])
                for x in tile_starts(padded.shape[1], tile[1], strides[1])]

@@ -19,7 +19,10 @@ from unetseg.application import Application
 from unetseg.backups import BEST, epochs_done, fingerprint, prepare_backup, remove_backup, worker_backup
 from unetseg.callbacks import make_callbacks, open_live, trim_history
 from unetseg.classes import ClassMap, loss_weights
-from unetseg.dataset import STREAMED_SHUFFLE, class_pixels, steps_per_epoch, training_dataset, validation_dataset
+from unetseg.dataset import (
+    STREAMED_SHUFFLE, class_pixels, steps_per_epoch, training_dataset, tiles_dataset, validation_dataset,
+    validation_tiles,
+)
 from unetseg.distribute import Role, make_strategy, per_replica_batch, role, shards_for_pipeline
 from unetseg.errors import UnetsegError
 from unetseg.losses import get_loss, training_metrics
@@ -29,6 +32,7 @@ from unetseg.pairs_table import TRAIN, VALIDATION
 from unetseg.params import Params
 from unetseg.errors import DataError
 from unetseg.patches import CACHE_LIMIT_BYTES, PatchSampling, fits_in_memory
+from unetseg.schedule import learning_rate
 from unetseg.tfrecords import check_classes, check_shaping, count_records, read_manifest, shard_files
 
 
@@ -54,13 +58,15 @@ def compute_policy(mixed_precision: bool) -> str:
     return "mixed_float16" if mixed_precision else "float32"
 
 
-def build_model(params: Params, class_weights=None) -> keras.Model:
-    """The configured U-Net, compiled with the configured optimizer, loss and the seed's metrics.
+def build_model(params: Params, class_weights, steps_per_epoch: int) -> keras.Model:
+    """The configured U-Net, compiled with the configured optimizer, learning-rate schedule, loss and
+    the seed's metrics.
 
     Binary masks get the seed's one sigmoid channel; K named classes (two included)
     a softmax over K channels.
     """
-    keras.mixed_precision.set_global_policy(compute_policy(params.train.mixed_precision))
+    t = params.train
+    keras.mixed_precision.set_global_policy(compute_policy(t.mixed_precision))
     # With patches the network takes any size (tiles at inference): the model file says which.
     height, width = (None, None) if params.patches.enabled else params.preprocess.image_size
     num_classes = len(params.classes.names) or 1
@@ -74,10 +80,13 @@ def build_model(params: Params, class_weights=None) -> keras.Model:
         batch_norm=params.model.batch_norm,
     )
     model.compile(
-        optimizer=OPTIMIZERS[params.train.optimizer](learning_rate=params.train.lr),
-        loss=get_loss(params.train.loss, num_classes, class_weights, ignoring=params.patches.enabled),
+        optimizer=OPTIMIZERS[t.optimizer](
+            learning_rate=learning_rate(t.lr, t.schedule, t.epochs, steps_per_epoch, t.warmup_epochs),
+            use_ema=t.ema,
+        ),
+        loss=get_loss(t.loss, num_classes, class_weights, ignoring=params.patches.enabled),
         metrics=training_metrics(num_classes, ignoring=params.patches.enabled),
-        jit_compile=params.train.jit_compile,
+        jit_compile=t.jit_compile,
     )
     return model
 
@@ -109,33 +118,40 @@ def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strat
     manifest = read_manifest(tfrecord_dir)
     records = dict(zip(train_files, (row["records"] for row in manifest["splits"][TRAIN])))
     validation_count = count_records(tfrecord_dir, VALIDATION)
-    sampling, tile, cache, tile_count = None, None, True, None
+    sampling, cache = None, True
     if params.patches.enabled:
         sampling = PatchSampling(tuple(params.patches.size), params.patches.foreground_share)
         sizes = manifest["sizes"]
-        tile, cache = sampling.size, fits_in_memory(sum(h * w for split in sizes.values() for h, w in split))
-        tile_count = sum(-(-h // tile[0]) * -(-w // tile[1]) for h, w in sizes[VALIDATION])
+        cache = fits_in_memory(sum(h * w for split in sizes.values() for h, w in split))
         if not cache:
             print(f"note: the decoded images exceed the {CACHE_LIMIT_BYTES >> 30} GiB in-memory cache: they are "
                   f"read from the TFRecords each epoch, and shuffled {STREAMED_SHUFFLE} at a time")
+        # the same tiles for every training seed (base.seed): reseeded runs validate alike
+        sample = validation_tiles(validation_files, validation_count, sampling.size,
+                                  params.patches.validation_tiles, params.base.seed)
     patched = {"sampling": sampling, "cache": cache}
 
-    def validation(count):
-        return validation_dataset(validation_files, batch_size, count=count, tile=tile, cache=cache,
-                                  tile_count=tile_count)
+    def validation():
+        if sampling is None:
+            return validation_dataset(validation_files, batch_size, count=validation_count)
+        return tiles_dataset(*sample, batch_size)
 
+    fixed = params.train.steps_per_epoch or None  # None: one pass over the images
     if not me.distributed:
         count = sum(records.values())
         return (
-            training_dataset(train_files, batch_size, shuffle_buffer, seed, params.augment, count, epochs, **patched),
-            validation(validation_count),
-            steps_per_epoch(count, batch_size),
+            training_dataset(train_files, batch_size, shuffle_buffer, seed, params.augment, count, epochs,
+                             batches_per_epoch=fixed, **patched),
+            validation(),
+            fixed or steps_per_epoch(count, batch_size),
         )
 
     replica_batch = per_replica_batch(batch_size, me.num_replicas)
     local_replicas = me.num_replicas // me.num_workers
     shares = [shards_for_pipeline(train_files, i, me.num_workers) for i in range(me.num_workers)]
-    steps = max(steps_per_epoch(sum(records[f] for f in share), replica_batch * local_replicas) for share in shares)
+    steps = fixed or max(
+        steps_per_epoch(sum(records[f] for f in share), replica_batch * local_replicas) for share in shares
+    )
 
     def train_pipeline(context: tf.distribute.InputContext):
         share = shares[context.input_pipeline_id]
@@ -145,7 +161,7 @@ def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strat
         )
 
     def validation_pipeline(context: tf.distribute.InputContext):
-        return validation(validation_count)
+        return validation()
 
     return (
         strategy.distribute_datasets_from_function(train_pipeline),
@@ -182,8 +198,6 @@ def train(
     if params.base.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(params.training_seed)
-    with strategy.scope():
-        model = build_model(params, weights)
     expected = fingerprint(params, tfrecord_dir, me.num_replicas)
     if me.is_chief:
         resume = prepare_backup(backup_dir, expected)
@@ -198,6 +212,13 @@ def train(
     train_ds, validation_ds, steps = _datasets(
         params, tfrecord_dir, train_files, validation_files, strategy, me, first_epoch
     )
+    if application.tiled and params.patches.validation_tiles > 0.6 * steps * params.train.batch_size:
+        # a tile's forward pass costs about a third of a training step's
+        print(f"note: validating on {params.patches.validation_tiles} tiles (patches.validation_tiles) costs more "
+              f"than a fifth of an epoch of {steps} steps of {params.train.batch_size}: fewer tiles, or a larger "
+              "train.steps_per_epoch, train faster")
+    with strategy.scope():
+        model = build_model(params, weights, steps)
     live = open_live(live_dir, resume) if me.is_chief else None
     try:
         history = model.fit(

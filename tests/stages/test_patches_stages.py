@@ -14,6 +14,7 @@ from conftest import ROOT, classes_params, make_classes_sample, tiny_params, wri
 from test_stages import _declared, evaluate, generate, predict, preprocess, run_stages, train
 
 from unetseg.application import Application
+from unetseg.modelio import model_application
 from unetseg.params import params_from_dict
 
 PATCHES = {"enabled": True, "scale": 1.0, "size": [32, 32], "foreground_share": 0.33, "overlap": 0.5}
@@ -40,7 +41,9 @@ def test_dvc_yaml_declares_the_patch_params_each_stage_reads(run, stage):
     reads = {k for k in json.loads((run / "reads.json").read_text())[stage] if k.startswith(("patches.", "preprocess."))}
     declared = {k for k in _declared(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["params"])
                 if k.startswith(("patches.", "preprocess."))}
-    assert reads - declared == set()
+    # train records the overlap in the model file, as `unetseg predict`'s default only: a change
+    # of it must not retrain (evaluate and predict read and declare it themselves)
+    assert reads - declared == ({"patches.overlap"} if stage == "train" else set())
     assert declared - reads <= {"preprocess.image_size", "preprocess.num_shards"} - (
         {"preprocess.num_shards"} if stage == "preprocess" else set())
 
@@ -155,17 +158,34 @@ def test_bad_patch_params_name_the_key():
         params_from_dict(tiny_params(patches={**PATCHES, "size": [30, 32]}))
 
 
-def test_another_overlap_than_the_models_is_refused_and_the_command_line_may_set_it(run, tmp_path, capsys):
+def test_another_overlap_than_the_models_needs_no_retraining(run, tmp_path, monkeypatch):
+    """The overlap is an inference setting: evaluate and predict apply the params', `unetseg predict` the
+    model file's unless --overlap says otherwise."""
+    from unetseg import evaluation
     from unetseg.cli import main as unetseg
 
+    used, window = [], evaluation.tiled_probabilities
+    monkeypatch.setattr(evaluation, "tiled_probabilities",
+                        lambda model, image, applied, *rest: used.append(applied.overlap) or window(model, image, applied, *rest))
     params = write_yaml(tmp_path / "params.yaml", _params(run, patches={"overlap": 0.25}))
+    assert evaluate.main(["--params", str(params), "--tfrecords", str(run / "tfrecords"), "--model",
+                          str(run / "model.keras"), "--pairs", str(run / "pairs.csv"),
+                          "--metrics", str(tmp_path / "e.json"), "--per-image", str(tmp_path / "p.csv"),
+                          "--plots", str(tmp_path / "plots"), "--gallery", str(tmp_path / "g.png"),
+                          "--confusion", str(tmp_path / "c.csv")]) == 0
+    assert used == [0.25] * json.loads((tmp_path / "e.json").read_text())["images"]  # the model file says 0.5
+    assert model_application(run / "model.keras", None).overlap == 0.5
     assert predict.main(["--params", str(params), "--pairs", str(run / "pairs.csv"), "--model",
                          str(run / "model.keras"), "--out", str(tmp_path / "pred"),
-                         "--montage", str(tmp_path / "m.png")]) == 1
-    assert "overlapping by 0.25 (patches.overlap)" in capsys.readouterr().err and not (tmp_path / "pred").exists()
-    assert unetseg(["predict", str(run / "model.keras"), str(run / "sample" / "train"), str(tmp_path / "out"),
-                    "--overlap", "0.25", "--no-overlays"]) == 0
-    assert len(list((tmp_path / "out" / "masks").iterdir())) == 12
+                         "--montage", str(tmp_path / "m.png")]) == 0
+    for overlap, out in ((["--overlap", "0.25"], "quarter"), ([], "default")):
+        assert unetseg(["predict", str(run / "model.keras"), str(run / "sample" / "train"), str(tmp_path / out),
+                        "--no-overlays"] + overlap) == 0
+        assert len(list((tmp_path / out / "masks").iterdir())) == 12
+    same = [np.array_equal(np.asarray(Image.open(tmp_path / "quarter" / "masks" / p.name)),
+                           np.asarray(Image.open(tmp_path / "pred" / "masks" / p.name)))
+            for p in (tmp_path / "pred" / "masks").iterdir()]
+    assert all(same), "predict at patches.overlap 0.25 and unetseg predict --overlap 0.25 give the same masks"
 
 
 def test_a_model_that_takes_any_size_without_its_record_is_refused(run, tmp_path, capsys):

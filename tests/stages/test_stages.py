@@ -33,7 +33,7 @@ READ_ONLY_IF = {
     **{f"classes.{key}": "classes are named (test_classes_stages checks them)"
        for key in ("values", "ignore", "masks", "weights")},
     **{f"patches.{key}": "patches are enabled (test_patches_stages checks them)"
-       for key in ("scale", "size", "foreground_share", "overlap")},
+       for key in ("scale", "size", "foreground_share", "overlap", "validation_tiles")},
 }
 
 

@@ -16,6 +16,9 @@ from unetseg.params import params_from_dict
 from unetseg.training import TrainingError
 
 
+CONSTANT = {"schedule": "constant", "warmup_epochs": 0}  # reduce-on-plateau sets the rate itself
+
+
 def _params(**overrides):
     return params_from_dict(tiny_params(**overrides))
 
@@ -66,11 +69,12 @@ def _reductions(values, patience, mode, min_delta=1e-4):
     return reduced
 
 
-@pytest.mark.parametrize("monitor, mode", [("val_loss", "min"), ("val_dice", "max"), ("val_accuracy", "max")])
+@pytest.mark.parametrize("monitor, mode", [("val_loss", "min"), ("val_dice", "max"), ("val_accuracy", "max"),
+                                           ("val_image_dice", "max")])
 def test_early_stopping_and_reduce_on_plateau_with_every_monitor(tmp_path, tiny_tfrecords, monitor, mode):
     """Both callbacks know which way each monitor improves (Keras cannot tell for dice)."""
     params = _params(train={"epochs": 8, "lr": 3.0e-3, "monitor": monitor, "early_stopping_patience": 2,
-                            "reduce_lr_patience": 1})
+                            "reduce_lr_patience": 1, **CONSTANT})
     _train(tmp_path, tiny_tfrecords, params)
     logged = _steps(tmp_path / "live", "eval/" + monitor.removeprefix("val_"))
     values = logged[monitor.removeprefix("val_")].tolist()
@@ -105,7 +109,8 @@ def test_keep_best_saves_the_best_epoch_and_refuses_when_there_is_none(tmp_path,
 def test_early_stopping_and_reduce_on_plateau(tmp_path, tiny_tfrecords):
     # At lr 1e-9 the thresholded validation accuracy cannot change: a plateau from epoch 1.
     params = _params(train={"epochs": 6, "lr": 1.0e-9, "monitor": "val_accuracy",
-                            "early_stopping_patience": 2, "reduce_lr_patience": 1, "reduce_lr_factor": 0.5})
+                            "early_stopping_patience": 2, "reduce_lr_patience": 1, "reduce_lr_factor": 0.5,
+                            **CONSTANT})
     logs = _train(tmp_path, tiny_tfrecords, params)
     assert _steps(tmp_path / "live").step.tolist() == [0, 1, 2]  # stopped after 2 flat epochs
     rates = _steps(tmp_path / "live", "train/learning_rate").learning_rate.tolist()
@@ -201,3 +206,38 @@ def test_seed_offset_reseeds_training_alone(tmp_path, tiny_tfrecords):
         weights.append(keras.saving.load_model(tmp_path / str(offset) / "model.keras").get_weights())
     assert not all(np.array_equal(a, b) for a, b in zip(*weights))
     assert fingerprint(_params(train={"seed_offset": 1}), tiny_tfrecords) != fingerprint(_params(), tiny_tfrecords)
+
+
+def test_the_schedule_runs_over_fixed_steps_and_the_curves_log_it(tmp_path, tiny_tfrecords):
+    """3 steps an epoch whatever the data's size; dvclive logs the rate after each epoch's last step,
+    which is the schedule's value there: warm-up over the first epoch, cosine to 0 at the end."""
+    from unetseg.schedule import WarmupDecay
+
+    params = _params(train={"epochs": 4, "steps_per_epoch": 3, "schedule": "cosine", "warmup_epochs": 1,
+                            "lr": 2.0e-3})
+    logs = _train(tmp_path, tiny_tfrecords, params)
+    rates = _steps(tmp_path / "live", "train/learning_rate").learning_rate.tolist()
+    schedule = WarmupDecay(2.0e-3, total_steps=12, warmup_steps=3, shape="cosine")
+    assert rates == pytest.approx([float(schedule(3 * (epoch + 1))) for epoch in range(4)], abs=1e-9)
+    assert rates[0] == pytest.approx(2.0e-3) and logs["learning_rate"] < 1e-9
+
+
+def test_with_ema_the_saved_model_is_the_validated_average(tmp_path, tiny_tfrecords):
+    """train.ema: validation scores the moving average of the weights, and that average is what is
+    saved: the saved model scores the last logged validation values."""
+    params = _params(train={"epochs": 3, "lr": 3.0e-3, "ema": True})
+    _train(tmp_path, tiny_tfrecords, params)
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    model.compile(loss=training.get_loss(params.train.loss), metrics=training.training_metrics())
+    validation = training.validation_dataset(training.shard_files(tiny_tfrecords, "validation"),
+                                             params.train.batch_size)
+    scores = model.evaluate(validation, verbose=0, return_dict=True)
+    assert scores["loss"] == pytest.approx(_steps(tmp_path / "live", "eval/loss")["loss"].iloc[-1], rel=1e-5)
+    assert scores["image_dice"] == pytest.approx(_steps(tmp_path / "live", "eval/image_dice")["image_dice"].iloc[-1])
+
+
+def test_ema_with_keep_best_is_refused():
+    from unetseg.params import ParamsError
+
+    with pytest.raises(ParamsError, match="train.keep best with train.ema true"):
+        _params(train={"keep": "best", "ema": True})

@@ -45,7 +45,7 @@ def test_bad_class_maps_name_the_key(changes, message):
     ({"inference": {"largest_component": True}}, "inference.largest_component True does not apply with classes"),
 ])
 def test_binary_only_options_are_refused_with_classes(overrides, message):
-    raw = merge(tiny_params(classes=CLASSES, train={"loss": "crossentropy"}), overrides)
+    raw = merge(tiny_params(classes=CLASSES, train={"loss": "crossentropy", "monitor": "val_mean_iou"}), overrides)
     with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         params_from_dict(raw)
 
@@ -143,6 +143,7 @@ def test_unetseg_classes_writes_the_table_into_params(tmp_path, capsys):
     assert "train.loss 'bce_dice' does not apply" in capsys.readouterr().err
     assert params.read_text() == (ROOT / "params.yaml").read_text() and list(tmp_path.iterdir()) == [params]
     text = params.read_text().replace("loss: bce_dice", "loss: crossentropy_dice")
+    text = text.replace("monitor: val_image_dice", "monitor: val_mean_iou")
     params.write_text(text)
     assert unetseg(["classes", str(root / "classes.csv"), "--ignore", "15", "--params", str(params)]) == 0
     loaded = load_params(params)

@@ -89,3 +89,23 @@ def test_flip_moves_image_and_mask_together(rng):
     assert np.allclose((out[..., :1] > 0.5), out_masks)
     flipped = out_masks[:, 0, -1, 0] == 1
     assert 0 < flipped.sum() < 16  # some flipped, some not
+
+
+def test_fixed_steps_draw_fresh_passes_and_a_resumed_epoch_the_same_batches(shards):
+    """train.steps_per_epoch 7 of 4 images: each epoch takes three passes over the 10, each pass in its
+    own order; an epoch's batches depend on (seed, epoch) alone."""
+    files, _ = shards
+
+    def epochs(run):
+        ds = training_dataset(files, 4, shuffle_buffer=10, seed=3, augment=IDENTITY, count=10, epochs=run,
+                              batches_per_epoch=7)
+        batches = [y.numpy() for _, y in ds]
+        assert len(batches) == 7 * len(run) and all(len(b) == 4 for b in batches)
+        return [np.concatenate(batches[i : i + 7]) for i in range(0, len(batches), 7)]
+
+    whole, resumed = epochs(range(0, 2)), epochs(range(1, 2))
+    assert np.array_equal(whole[1], resumed[0])
+    first = whole[0][:, :, :, 0].sum(axis=(1, 2))  # each mask's area names its image
+    passes = [first[:10], first[10:20]]
+    assert all(sorted(p) == sorted(passes[0]) for p in passes)  # every pass sees every image once
+    assert not np.array_equal(passes[0], passes[1])  # in another order

@@ -92,3 +92,21 @@ def test_ignored_pixels_change_no_class_loss_and_no_metric(rng):
     iou.reset_state()
     iou.update_state(y_true, other)
     assert float(iou.result()) == pytest.approx(first)
+
+
+def test_image_dice_is_evaluates_per_image_dice(rng):
+    """The monitored metric, averaged over images, equals evaluate's `dice` (unetseg.metrics)."""
+    from unetseg.losses import image_dice
+    from unetseg.metrics import image_counts, per_image_dice
+
+    truth = (rng.random((5, 8, 8, 1)) > 0.6).astype(np.float32)
+    truth[0] = 0  # an empty mask ...
+    p = rng.random((5, 8, 8, 1)).astype(np.float32)
+    p[0] = 0.1  # ... predicted empty: 1
+    values = keras.ops.convert_to_numpy(image_dice(truth, p))
+    expected = per_image_dice(image_counts(truth[..., 0].astype(bool), p[..., 0] > 0.5))
+    assert values[0] == 1.0 and np.allclose(values, expected)
+    ignored = truth.copy()
+    ignored[1, :4] = 255
+    part = keras.ops.convert_to_numpy(image_dice(ignored, p))[1]
+    assert part == pytest.approx(per_image_dice(image_counts(truth[1:2, 4:, :, 0].astype(bool), p[1:2, 4:, :, 0] > 0.5))[0])

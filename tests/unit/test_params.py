@@ -80,9 +80,14 @@ def test_cli_options_are_checked_by_the_params_rules(tmp_path, capsys):
     "train, expected",
     [
         ({"epochs": 5, "early_stopping_patience": 5}, "train.early_stopping_patience 5 with train.epochs 5"),
-        ({"epochs": 5, "reduce_lr_patience": 6}, "train.reduce_lr_patience 6 with train.epochs 5"),
-        ({"epochs": 9, "early_stopping_patience": 2, "reduce_lr_patience": 2},
+        ({"epochs": 5, "reduce_lr_patience": 6, "schedule": "constant"}, "train.reduce_lr_patience 6 with train.epochs 5"),
+        ({"epochs": 9, "early_stopping_patience": 2, "reduce_lr_patience": 2, "schedule": "constant"},
          "train.reduce_lr_patience 2 with train.early_stopping_patience 2"),
+        ({"epochs": 9, "reduce_lr_patience": 2, "schedule": "cosine", "warmup_epochs": 0},
+         "train.reduce_lr_patience 2 with train.schedule cosine and train.warmup_epochs 0"),
+        ({"epochs": 9, "reduce_lr_patience": 2, "schedule": "constant", "warmup_epochs": 1},
+         "train.reduce_lr_patience 2 with train.schedule constant and train.warmup_epochs 1"),
+        ({"epochs": 3, "warmup_epochs": 3}, "train.warmup_epochs 3 with train.epochs 3: the warm-up must be shorter"),
     ],
 )
 def test_patience_settings_that_cannot_take_effect_are_refused(tmp_path, train, expected):
@@ -96,6 +101,10 @@ def test_patience_settings_that_cannot_take_effect_are_refused(tmp_path, train, 
         ("train", "epochs", 2.5, "train.epochs: must be an integer"),
         ("train", "epochs", True, "train.epochs: must be an integer"),
         ("train", "optimizer", "sgd", "train.optimizer: must be one of"),
+        ("train", "schedule", "step", "train.schedule: must be one of ['constant', 'cosine', 'poly']"),
+        ("train", "steps_per_epoch", -1, "train.steps_per_epoch: must be >= 0"),
+        ("train", "warmup_epochs", -0.5, "train.warmup_epochs: must be >= 0"),
+        ("patches", "validation_tiles", 0, "patches.validation_tiles: must be >= 1"),
         ("split", "val_fraction", 1.0, "split.val_fraction: must be < 1"),
         ("split", "group_pattern", "([a-z", "split.group_pattern: not a valid regex"),
         ("split", "group_pattern", "^[a-z]+", "needs a capturing group"),
@@ -119,7 +128,7 @@ def test_unreadable_file_is_named(tmp_path):
 
 
 def test_seed_preset_resolves_to_the_seed_values(tmp_path):
-    path = write_yaml(tmp_path / "params.yaml", tiny_params())
+    path = write_yaml(tmp_path / "params.yaml", tiny_params(train={"epochs": 18, "warmup_epochs": 1}))
     apply_preset(path, "seed")
     params = load_params(path)
     assert params.model.filters == 64 and params.model.num_layers == 4
@@ -138,6 +147,9 @@ def test_seed_preset_resolves_to_the_seed_values(tmp_path):
     assert params.inference.tta_flip is False and params.inference.largest_component is False
     assert params.train.keep == "last" and params.train.early_stopping_patience == 0
     assert params.train.reduce_lr_patience == 0
+    # the seed's constant rate, one pass an epoch, no average of the weights
+    assert params.train.schedule == "constant" and params.train.warmup_epochs == 0
+    assert params.train.steps_per_epoch == 0 and params.train.ema is False
 
 
 def test_preset_keeps_comments_and_other_values(tmp_path):

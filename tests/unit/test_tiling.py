@@ -58,3 +58,22 @@ def test_a_tile_edge_artefact_is_blended_away(rng):
     blended = np.abs(sliding_window(image, edgy, (32, 32), 0.5) - image).mean()
     unblended = np.abs(sliding_window(image, edgy, (32, 32), 0.0) - image).mean()
     assert blended < unblended / 3
+
+
+def test_validation_tiles_are_seeded_spread_over_images_and_padded_as_inference_pads(rng):
+    from unetseg.tiling import pad_for_tiles, sample_tiles
+
+    small = rng.integers(0, 255, (10, 12, 3), dtype=np.uint8), np.ones((10, 12, 1), np.uint8)
+    large = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8), np.zeros((40, 50, 1), np.uint8)
+    images, masks = sample_tiles([small, large], 2, (16, 16), 6, seed=1, ignore=255)
+    again = sample_tiles([small, large], 2, (16, 16), 6, seed=1, ignore=255)
+    assert images.shape == (6, 16, 16, 3) and masks.shape == (6, 16, 16, 1)
+    assert np.array_equal(images, again[0]) and np.array_equal(masks, again[1])
+    from_small = [i for i in range(6) if (masks[i] == 1).any()]
+    assert len(from_small) == 3  # three tiles from each image
+    padded, _ = pad_for_tiles(small[0], (16, 16), (16, 16))
+    for i in from_small:  # the small image reflected to one tile, as the sliding window pads it
+        assert np.array_equal(images[i], padded) and (masks[i] == 1).sum() == 10 * 12
+        assert ((masks[i] == 255).sum() == 16 * 16 - 10 * 12)
+    others = [images[i] for i in range(6) if i not in from_small]
+    assert any(not np.array_equal(others[0], o) for o in others[1:])  # at several places
