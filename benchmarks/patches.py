@@ -9,7 +9,8 @@ ceiling of the resize mode (a perfect mask at SIZE x SIZE, blown back up as pred
 
     python benchmarks/patches.py isbi [--epochs 100] [--size 128]
     python benchmarks/patches.py carvana [--epochs 20] [--size 128]
-    python benchmarks/patches.py isbi --modes patches -S train.steps_per_epoch=8 --epochs 25
+    python benchmarks/patches.py isbi --modes patches -S train.steps_per_epoch=16 --epochs 30
+    python benchmarks/patches.py stanford --modes resize -S preprocess.image_size=[192,256]
 
 `-S key=value` changes params.yaml as `dvc exp run -S` does (after the setup's own values).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,15 @@ SETUPS = {
                     "weights": "none"},
         "train": {"loss": "crossentropy_dice", "monitor": "val_mean_iou"},
     },
+    # the README's class example: 8 scene classes, 15 unknown
+    "stanford": {
+        "data": {"images_dir": "stanford-background/images", "masks_dir": "stanford-background/masks",
+                 "mask_pattern": "{stem}.png"},
+        "split": {"group_pattern": ""},
+        "classes": {"names": ["sky", "tree", "road", "grass", "water", "building", "mountain", "foreground object"],
+                    "values": [0, 1, 2, 3, 4, 5, 6, 7], "ignore": [15], "masks": "labels", "weights": "none"},
+        "train": {"loss": "crossentropy_dice", "monitor": "val_mean_iou"},
+    },
     "carvana": {
         "data": {"images_dir": "carvana-sample/train", "masks_dir": "carvana-sample/train_masks",
                  "mask_pattern": "{stem}_mask.gif"},
@@ -53,14 +64,14 @@ def params_for(setup: str, mode: str, size: int, epochs: int, overrides=()) -> d
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for section, values in SETUPS[setup].items():
         params[section].update(values)
-    for assignment in overrides:
-        override(params, assignment)
     for key in ("images_dir", "masks_dir"):
         params["data"][key] = str(DATASETS / params["data"][key])
     params["train"]["epochs"] = epochs
     params["train"]["warmup_epochs"] = min(params["train"]["warmup_epochs"], epochs - 1)
     params["preprocess"]["image_size"] = [size, size]
     params["patches"].update({"enabled": mode == "patches", "scale": 1.0, "size": [size, size]})
+    for assignment in overrides:  # last: they may change any of the above
+        override(params, assignment)
     return params
 
 
@@ -81,11 +92,18 @@ def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path, override
     start, seconds = time.perf_counter(), {}
     for stage, args in steps:
         begun = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py"), *p, *args], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(work / f"{stage}.log", "w") as log:
+            subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py"), *p, *args], check=True,
+                           stdout=log, stderr=subprocess.STDOUT)
         seconds[stage] = time.perf_counter() - begun
     metrics = json.loads((work / "evaluate.json").read_text())
     metrics["seconds"], metrics["stage_seconds"] = time.perf_counter() - start, seconds
+    # training prints each epoch's split: "epoch N: T s training, V s validation (P%)"
+    split = [re.match(r"epoch \d+: ([\d.]+) s training, ([\d.]+) s validation", line)
+             for line in (work / "train.log").read_text().splitlines()]
+    split = [(float(m[1]), float(m[2])) for m in split if m][1:]  # the first epoch also traces the graphs
+    if split:
+        metrics["validation_share"] = sum(v for _, v in split) / sum(t + v for t, v in split)
     return metrics
 
 
@@ -118,19 +136,24 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=["resize", "patches"], default=["resize", "patches"])
     parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    epochs = args.epochs or {"isbi": 100, "carvana": 20}[args.setup]
+    epochs = args.epochs or {"isbi": 100, "carvana": 20, "stanford": 18}[args.setup]
     cpu = next((line.partition(":")[2].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"{args.setup}: {epochs} epochs, {args.size}x{args.size} per image per epoch in both modes; CPU {cpu}")
     with tempfile.TemporaryDirectory() as tmp:
         for mode in args.modes:
             m = run_mode(args.setup, mode, args.size, epochs, Path(tmp) / mode, args.overrides)
-            if args.setup == "isbi":
+            if args.setup == "stanford":
+                shown = (f"mean IoU {m['mean_iou']:.4f}, pixel accuracy {m['pixel_accuracy']:.4f} "
+                         f"(original resolution {m['original_mean_iou']:.4f}, {m['original_pixel_accuracy']:.4f})")
+            elif args.setup == "isbi":
                 shown = (f"membrane dice per image {m['original_class_image_dice']['membrane']:.4f}, "
                          f"pooled {m['original_class_dice']['membrane']:.4f}, mean IoU {m['original_mean_iou']:.4f}")
             else:
                 shown = f"dice {m['original_dice']:.4f} [{m.get('original_dice_ci_low', float('nan')):.4f}, " \
                         f"{m.get('original_dice_ci_high', float('nan')):.4f}]"
             stages = ", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items())
+            if "validation_share" in m:
+                stages += f"; validation {m['validation_share']:.0%} of each epoch after the first"
             print(f"{mode:8} original resolution: {shown}; {m['seconds']:.0f} s ({stages})", flush=True)
     if args.setup == "isbi":
         print(f"resize-mode ceiling (perfect masks at {args.size}x{args.size}, blown back up): "

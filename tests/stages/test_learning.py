@@ -22,7 +22,7 @@ RECIPE = {
               "warmup_epochs": 1},
 }
 SAMPLE = {"num_objects": 60, "views_per_object": 2, "height": 64, "width": 96}
-MARGIN = 0.15  # over the better baseline, in the metric's own units
+MARGIN = 0.25  # over the better baseline, in the metric's own units (seen: 0.53, 0.42 and 0.69)
 
 
 def _scores(work, params) -> dict:
