@@ -53,8 +53,8 @@ def training_dataset(
     `batches_per_epoch`, each epoch is that many full batches, drawn from as many fresh
     passes over the images as it takes (train.steps_per_epoch; and workers holding a
     few records more or less stay in step). With
-    `sampling`, each image gives one random patch per epoch (unetseg.patches), cut from
-    (seed, epoch, image) alone as well.
+    `sampling`, each image gives one random patch per pass (unetseg.patches), cut from
+    (seed, pass, image) alone as well.
     """
     pairs = _pairs(files, count, cache)
     if not cache:

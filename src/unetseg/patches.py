@@ -1,6 +1,6 @@
 """Training on patches of whole images: where to cut, drawn from stateless seeds in the tf.data graph.
 
-Each training image gives one patch per epoch. With probability `foreground_share`
+Each training image gives one patch per pass over the images. With probability `foreground_share`
 the patch is centred (as far as the image allows) on a foreground pixel drawn at
 random — for binary masks a foreground pixel, for several classes a pixel of any
 class but the first (class 0 counts as background) — so that thin or rare structures
