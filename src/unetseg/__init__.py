@@ -1,12 +1,11 @@
 """unetseg: folders of images and masks to a trained U-Net and its predictions."""
 
-import os
-
 from unetseg.cpu import configure_cpu_kernels
+from unetseg.startup import quiet_tensorflow_start
 
-# TensorFlow's C++ start-up chatter hides our own messages; users can still set it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Before any stage, the CLI or a test imports TensorFlow: its CPU kernels are chosen at load.
+# Both before any stage, the CLI or a test imports TensorFlow: its CPU kernels are chosen
+# at load, and its start-up chatter (which hides our own messages) is printed then.
 configure_cpu_kernels()
+quiet_tensorflow_start()
 
 __version__ = "0.1.0"

@@ -1,12 +1,23 @@
 """Write outputs under a temporary name and rename them into place, so a crash or a
-Ctrl-C never leaves a half-written file under its final name."""
+Ctrl-C never leaves a half-written file under its final name, nor takes the old one away.
+
+A file replaces its old version in one `os.replace`. A folder cannot be renamed
+over a folder that holds files, so on Linux the two are swapped in one
+`renameat2(RENAME_EXCHANGE)` and the old one, now under the temporary name, is
+deleted; where the system lacks it, the old folder is moved aside first (two
+renames: a kill between them leaves the new folder under its temporary name and
+the old one under `.old-...`, never a half-written one under the final name).
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 
 def _remove(path: Path) -> None:
@@ -14,6 +25,30 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step; False where the system or file system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def replace(temporary: Path, final: Path) -> None:
+    """Put the complete `temporary` under the name `final`, with no moment at which `final` is missing."""
+    if final.is_dir() and not final.is_symlink() and temporary.is_dir():
+        if not _exchange(temporary, final):
+            aside = final.with_name(f".old-{os.getpid()}-{final.name}")
+            _remove(aside)
+            os.replace(final, aside)
+            os.replace(temporary, final)
+            temporary = aside
+        _remove(temporary)  # the old folder
+        return
+    if final.is_dir() and not final.is_symlink():  # a file where a folder was: rare, not atomic
+        _remove(final)
+    os.replace(temporary, final)
 
 
 @contextmanager
@@ -29,8 +64,7 @@ def atomic_output(final: str | Path):
     _remove(temporary)
     try:
         yield temporary
+        replace(temporary, final)
     except BaseException:
         _remove(temporary)
         raise
-    _remove(final)
-    os.replace(temporary, final)

@@ -24,8 +24,8 @@ from unetseg.tfrecords import read_manifest
 
 FINGERPRINT = "fingerprint.json"
 METADATA = "training_metadata.json"  # written by Keras BackupAndRestore: the epochs done
-BEST = "best.weights.h5"
-BEST_STATE = "best.json"
+BEST_STATE = "best.json"  # the best epoch and value, and the name of its weights file: one rename commits all three
+BEST_WEIGHTS = "best-{epoch}.weights.h5"
 
 
 class BackupError(UnetsegError):
@@ -69,6 +69,12 @@ def _mark(folder: Path) -> str | None:
     )
 
 
+def best_state(folder: Path) -> dict | None:
+    """{"epoch", "value", "weights"} of the best epoch kept in a backup folder, or None."""
+    state = folder / BEST_STATE
+    return json.loads(state.read_text()) if state.exists() else None
+
+
 def remove_backup(folder: Path) -> None:
     """Delete a backup folder, if unetseg made it (see `_mark`)."""
     _mark(folder)
@@ -109,5 +115,6 @@ def worker_backup(backup_dir: Path, expected: str, task: str) -> tuple[Path, boo
         shutil.copytree(backup_dir, local)
         return local, True
     local.mkdir(parents=True)
-    (local / FINGERPRINT).write_text(json.dumps({"fingerprint": expected}) + "\n")
+    with atomic_output(local / FINGERPRINT) as temporary:
+        temporary.write_text(json.dumps({"fingerprint": expected}) + "\n")
     return local, False

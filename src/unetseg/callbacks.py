@@ -12,7 +12,7 @@ import keras
 import pandas as pd
 
 from unetseg.atomic import atomic_output
-from unetseg.backups import BEST, BEST_STATE
+from unetseg.backups import BEST_STATE, BEST_WEIGHTS, best_state
 from unetseg.dataset import EPOCH_STRIDE
 from unetseg.errors import UnetsegError
 from unetseg.params import Train
@@ -31,22 +31,32 @@ def _improved(mode: str, new: float, old: float | None) -> bool:
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Save the weights of the best monitored epoch beside the backup, so a resumed run keeps them."""
+    """Save the weights of the best monitored epoch beside the backup, so a resumed run keeps them.
+
+    Each best epoch's weights go to a file of their own; the state file that names
+    them is then replaced in one rename, the commit: a kill at any moment leaves the
+    previous best value and its own weights, or the new ones, never a mix.
+    """
 
     def __init__(self, backup_dir: Path, monitor: str):
         super().__init__()
-        self.weights, self.state = backup_dir / BEST, backup_dir / BEST_STATE
+        self.folder = backup_dir
         self.monitor, self.mode = monitor, monitor_mode(monitor)
-        self.best = json.loads(self.state.read_text())["value"] if self.state.exists() else None
+        state = best_state(backup_dir)
+        self.best = state["value"] if state else None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is not None and math.isfinite(value) and _improved(self.mode, value, self.best):
-            self.best = float(value)
-            with atomic_output(self.weights) as temporary:
+            weights = self.folder / BEST_WEIGHTS.format(epoch=epoch)
+            with atomic_output(weights) as temporary:
                 self.model.save_weights(temporary)
-            with atomic_output(self.state) as temporary:
-                temporary.write_text(json.dumps({"epoch": epoch, "value": self.best}) + "\n")
+            with atomic_output(self.folder / BEST_STATE) as temporary:
+                temporary.write_text(json.dumps({"epoch": epoch, "value": float(value), "weights": weights.name}) + "\n")
+            self.best = float(value)
+            for old in self.folder.glob(BEST_WEIGHTS.format(epoch="*")):
+                if old != weights:
+                    old.unlink()
 
 
 class EpochSeeds(keras.callbacks.Callback):
@@ -124,7 +134,8 @@ def trim_history(live_dir: Path, epoch: int) -> None:
     """Drop dvclive rows logged after the backup's epoch, so resumed steps never repeat."""
     for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
         rows = pd.read_csv(tsv, sep="\t")
-        rows[rows["step"] < epoch].to_csv(tsv, sep="\t", index=False)
+        with atomic_output(tsv) as temporary:
+            rows[rows["step"] < epoch].to_csv(temporary, sep="\t", index=False)
 
 
 def make_callbacks(train: Train, backup_dir: Path, live) -> list:

@@ -34,6 +34,7 @@ def _check_pair(job) -> dict:
     }
     if classes is None:
         result["foreground"] = float(pair.mask.mean())
+        result["bright_background"] = pair.bright_background
     else:
         result["class_pixels"] = pixel_counts(pair.mask, classes.num_classes)
         result["ignored"] = int(np.count_nonzero(pair.mask == IGNORE))
@@ -60,7 +61,19 @@ def check_pairs(pairs, data: Data, workers: int = 0, classes: ClassMap | None = 
     problems = [r["problem"] for r in results if "problem" in r]
     good = [(pair, r) for pair, r in zip(pairs, results) if "problem" not in r]
     class_pixels = {pair.id: r["class_pixels"] for pair, r in good if "class_pixels" in r}
-    return DataCheck(list(pairs), summarize([r for _, r in good], classes), problems, class_pixels)
+    summary = summarize([r for _, r in good], classes)
+    inverted = [str(pair.mask) for pair, r in good if r.get("bright_background")]
+    if inverted:
+        warning = (f"{len(inverted)} palette mask(s) whose background index (the lower, normally 0) has the "
+                   f"brighter colour: if the objects are drawn in the bright colour, the model learns them "
+                   f"inverted: {_listed(inverted)}")
+        summary["warnings"] = [warning]
+        print(f"warning: {warning}", file=sys.stderr)
+    return DataCheck(list(pairs), summary, problems, class_pixels)
+
+
+def _listed(paths: list[str], shown: int = 5) -> str:
+    return ", ".join(paths[:shown]) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 def _counts(infos, key) -> dict:

@@ -7,8 +7,8 @@ import json
 import sys
 
 from unetseg.compare import add_compare_parser
-from unetseg.errors import reports_errors
-from unetseg.params import Base, Data, Inference, Patches, argument
+from unetseg.errors import ArgumentParser, reports_errors
+from unetseg.params import THRESHOLD, Base, Data, Inference, Patches, argument
 from unetseg.spread import add_spread_parser
 
 
@@ -89,7 +89,7 @@ def _predict(args) -> int:
 
 @reports_errors
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="unetseg", description=__doc__)
+    parser = ArgumentParser(prog="unetseg", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser(
         "check-data", help="decode every image and mask as the pipeline will; list every problem",
@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     predict.add_argument("model", help="a .keras file written by the train stage")
     predict.add_argument("input_dir")
     predict.add_argument("output_dir")
-    predict.add_argument("--threshold", type=argument(Inference, "threshold"), default=0.5, help="foreground above this probability")
+    predict.add_argument("--threshold", type=argument(Inference, "threshold"), default=THRESHOLD,
+                         help=f"foreground above this probability (binary models; default {THRESHOLD})")
     predict.add_argument("--tta-flip", action="store_true", help="average with the mirror image's prediction")
     predict.add_argument("--largest-component", action="store_true", help="keep only the largest region")
     predict.add_argument("--rle", metavar="CSV", help="also write a Kaggle Carvana submission (img,rle_mask)")

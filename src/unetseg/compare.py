@@ -1,8 +1,9 @@
 """`unetseg compare A B`: is the change between two runs real, or the luck of the validation draw?
 
 Each run is a git revision, branch, tag or `dvc exp` name, or the workspace. Its
-per-image scores (`eval/per_image.csv`, written by the evaluate stage) are read at
-that revision through DVC, with the group of each image (the per-image table's
+per-image scores (`eval/per_image.csv`, written by the evaluate stage and kept in git,
+so a fresh clone compares with no cache or remote) are read at that revision through
+DVC, with the group of each image (the per-image table's
 `group` column, else the split's `data/split/pairs.csv` at the same revision).
 The two runs must have scored the same validation images; the scores are then
 paired image by image, and the mean difference B - A gets a bootstrap interval that
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from unetseg.errors import UnetsegError
+from unetseg.params import Evaluate, argument
 from unetseg.uncertainty import WORSE, paired_difference
 
 WORKSPACE = "workspace"
@@ -85,8 +87,8 @@ class _Revision:
             return self.fs.read_text(path)
         except FileNotFoundError:
             raise CompareError(
-                f"{path} at {self.rev!r} is a DVC output whose data is neither in the local cache nor in the "
-                f"remote configured at that revision: its stage had not run when it was committed, or fetch it "
+                f"{path} at {self.rev!r} is kept in the DVC cache (a dvc.yaml of before it was kept in git), and "
+                f"its data is neither in the local cache nor in the remote configured at that revision: fetch it "
                 f"(`dvc fetch --all-commits`; `dvc exp pull <git remote> <experiment>` for an experiment)"
             ) from None
 
@@ -98,7 +100,7 @@ def read_run(rev: str = WORKSPACE, repo: str | Path = ".", per_image: str = PER_
         text = revision.read(per_image)
         if text is None:
             where = "in the workspace (run `dvc repro`)" if rev == WORKSPACE else (
-                "at that revision (the evaluate stage had not run when it was committed)")
+                "at that revision (no evaluate results were committed there)")
             raise CompareError(f"{rev!r} has no per-image results: {per_image} is missing {where}")
         table = pd.read_csv(io.StringIO(text), dtype={"id": str, "group": str}, keep_default_na=False)
         if "id" not in table.columns:
@@ -356,10 +358,13 @@ def run_compare(args) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
     return value
 
 
@@ -378,9 +383,11 @@ def add_compare_parser(subparsers):
     parser.add_argument("b", nargs="?", default=WORKSPACE,
                         help=f"the same, or '{WORKSPACE}' (default: the workspace)")
     parser.add_argument("--metric", help="per-image column (default: original_dice if both runs have it, else dice)")
-    parser.add_argument("--resamples", type=_positive, default=2000, help="bootstrap resamples (default 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--top", type=int, default=5, help="images that lost most to list (default 5)")
+    parser.add_argument("--resamples", type=argument(Evaluate, "bootstrap_resamples"), default=2000,
+                        help="bootstrap resamples, as evaluate.bootstrap_resamples (default 2000)")
+    parser.add_argument("--seed", type=argument(Evaluate, "bootstrap_seed"), default=0,
+                        help="bootstrap seed, as evaluate.bootstrap_seed (default 0)")
+    parser.add_argument("--top", type=_count, default=5, help="images that lost most to list (default 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     parser.add_argument("--fail-if-worse", action="store_true",
                         help="exit with status 1 when B is detectably worse than A (for CI)")

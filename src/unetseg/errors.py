@@ -1,5 +1,6 @@
 """Errors that a user can act on: each names the file or key and the problem."""
 
+import argparse
 import functools
 import sys
 
@@ -10,6 +11,18 @@ class UnetsegError(Exception):
 
 class DataError(UnetsegError):
     """An input file or folder that cannot be used."""
+
+
+class UsageError(UnetsegError):
+    """A command line that argparse cannot read: a missing argument, an unknown option, a bad value."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose errors end as one `error:` line and status 1 like every other bad input
+    (argparse's own way is a usage block and status 2)."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def reports_errors(main):

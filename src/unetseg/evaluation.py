@@ -19,8 +19,9 @@ import pandas as pd
 from unetseg import baselines
 from unetseg.atomic import atomic_output
 from unetseg.class_metrics import confusion, confusion_table, per_image_scores, summarize_classes
-from unetseg.classes import ClassMap, check_same
+from unetseg.classes import IGNORE, ClassMap, check_same
 from unetseg.dataset import class_pixels, records_dataset
+from unetseg.errors import UnetsegError
 from unetseg.imaging import read_truth
 from unetseg.application import Application, model_applied_as
 from unetseg.inference import binarize, mask_at, probabilities, tiled_probabilities, to_mask
@@ -196,7 +197,24 @@ def _score_classes(scored: _Scored, inference: Inference, classes: ClassMap) -> 
         "pixel_accuracy": np.where(matrices.sum((1, 2)) > 0, tp / np.maximum(matrices.sum((1, 2)), 1), 1.0),
         "original_dice": per_image_scores(original)[0],
     })
-    return Evaluation(metrics, per_image, {}, None, confusion_table(matrices.sum(0), classes.names))
+    probs, truths = _one_vs_rest(scored.masks, scored.p, k)
+    curves = {  # dvc.yaml's plots, for a class model too
+        "dice_vs_threshold": threshold_curve(probs, truths, THRESHOLDS, lambda pi, t: pi > t),
+        "precision_recall": precision_recall_curve(probs, truths),
+    }
+    return Evaluation(metrics, per_image, curves, None, confusion_table(matrices.sum(0), classes.names))
+
+
+def _one_vs_rest(masks, p, k: int):
+    """Per image, each labelled pixel's K probabilities and its one-hot truth: a class model's
+    threshold and precision-recall curves are the binary ones over these (pixel, class) pairs,
+    each class's probability against its own mask (micro-averaged one-vs-rest)."""
+    probs, truths = [], []
+    for mask, pi in zip(masks, p):
+        labelled = mask != IGNORE
+        probs.append(pi[labelled])
+        truths.append(np.eye(k, dtype=bool)[mask[labelled]])
+    return probs, truths
 
 
 def _numbers(metrics: dict, prefix: str = ""):
@@ -215,7 +233,10 @@ def write_evaluation(
     confusion matrix (CSV of counts, and beside it a PNG of its rows normalised), atomically."""
     bad = [k for k, v in _numbers(evaluation.metrics) if not math.isfinite(v)]
     if bad:
-        raise ValueError(f"non-finite metric(s): {', '.join(bad)}")
+        raise UnetsegError(
+            f"{metrics_path}: not written: non-finite metric(s) {', '.join(bad)}; the model gives NaN or infinite "
+            f"probabilities (a diverged training? see its curves)"
+        )
     with atomic_output(metrics_path) as out:
         out.write_text(json.dumps(evaluation.metrics, indent=2) + "\n")
     with atomic_output(per_image_path) as out:

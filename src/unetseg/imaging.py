@@ -12,7 +12,8 @@ scaled to 8 bits (value * 255 / 65535, not clipped).
 Masks become {0,1} uint8:
 - palette (GIF/PNG): by palette index, whatever the colours: index 0 background,
   the other index foreground; more than two indices in use is an error (more than
-  two classes). On Carvana's GIFs this equals thresholding `tf.io.decode_gif`'s RGB
+  two classes). Where the background index has the brighter colour (white objects
+  on black read inverted), the data check warns naming the files. On Carvana's GIFs this equals thresholding `tf.io.decode_gif`'s RGB
   frames.
 - 1-bit: as it is.
 - greyscale (8 or 16 bit), or RGB whose channels agree (black/white): with at most
@@ -144,6 +145,9 @@ class MaskReading:
     mask: np.ndarray  # uint8 (height, width): {0,1}, or class indices (unetseg.classes)
     nonbinary: int  # pixels that were not exactly background or foreground
     info: Decoded
+    # a binary palette mask whose background index has the brighter colour: white objects on
+    # black read as background, which trains an inverted model (the data check warns)
+    bright_background: bool = False
 
 
 def _levels(values: np.ndarray) -> np.ndarray:
@@ -181,7 +185,7 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
     """
     path = Path(path)
     image, info = _open(path, "mask", max_pixels)
-    nonbinary = 0
+    nonbinary, bright_background = 0, False
     if image.mode in ("P", "PA"):
         indices = np.asarray(image.convert("P") if image.mode == "PA" else image)
         used = _levels(indices)
@@ -194,6 +198,7 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
             mask = indices  # already {0,1}
         else:
             mask = (indices != 0).astype(np.uint8) if 0 in used else _two_levels(indices, used)
+        bright_background = used.size == 2 and _palette_luma(image, used[0]) > _palette_luma(image, used[1])
     elif image.mode == "1":
         mask = np.asarray(image, dtype=np.uint8)
     elif _sixteen_bit(image):
@@ -216,7 +221,14 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
             f"{path}: {nonbinary / mask.size:.1%} of the mask's pixels are neither background nor "
             f"foreground, over the limit of {max_nonbinary_fraction:.1%} (data.max_nonbinary_fraction)"
         )
-    return MaskReading(mask, nonbinary, info)
+    return MaskReading(mask, nonbinary, info, bright_background)
+
+
+def _palette_luma(image: Image.Image, index: int) -> int:
+    """The brightness (ITU-R 601 weights) of a palette entry's colour."""
+    palette = image.getpalette() or []
+    red, green, blue = (palette[3 * index : 3 * index + 3] + [0, 0, 0])[:3]
+    return 299 * red + 587 * green + 114 * blue
 
 
 def _mask_values(path: Path, image: Image.Image, masks: str) -> np.ndarray:
@@ -350,10 +362,11 @@ class PairReading:
     image_info: Decoded
     mask_info: Decoded
     nonbinary: int
+    bright_background: bool = False
 
 
 def load_pair(image_path, mask_path, data: Data, classes: ClassMap | None = None) -> PairReading:
     """An image, fully decoded, and its mask (`read_truth`): what the data check reads."""
     image, image_info = read_image(image_path, data.max_pixels, with_info=True)
     reading = read_truth(mask_path, image_info.size, data, image_path, classes)
-    return PairReading(image, reading.mask, image_info, reading.info, reading.nonbinary)
+    return PairReading(image, reading.mask, image_info, reading.info, reading.nonbinary, reading.bright_background)

@@ -334,6 +334,9 @@ class Train(_Section):
             )
 
 
+THRESHOLD = 0.5  # inference.threshold's default: the seed's, and the only value a class model accepts
+
+
 @dataclass(frozen=True)
 class Inference(_Section):
     """How probabilities become masks, in evaluate and predict alike."""
@@ -397,6 +400,11 @@ class Params:
                 f"{key}: {height}x{width} must be divisible by "
                 f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
             )
+        if self.train.jit_compile and self.base.deterministic:
+            raise ParamsError(
+                "train.jit_compile true does nothing with base.deterministic true (Keras turns XLA off under "
+                "TensorFlow's op determinism): set base.deterministic false to compile, or jit_compile false"
+            )
         self._check_classes()
 
     def _check_classes(self):
@@ -412,6 +420,8 @@ class Params:
              "use val_mean_iou (evaluate's mean_iou), val_dice, val_loss or val_accuracy"),
             ("inference.largest_component", True, several and self.inference.largest_component,
              "it keeps one foreground region of a binary mask; set it false"),
+            ("inference.threshold", self.inference.threshold, several and self.inference.threshold != THRESHOLD,
+             f"each pixel takes its most probable class; leave it at {THRESHOLD}"),
         )
         for key, value, refused, hint in rules:
             if refused:

@@ -27,7 +27,7 @@ from unetseg.imaging import IMAGE_SUFFIXES, list_images, read_truth, resize_trut
 from unetseg.inference import Prediction, predict_paths, to_mask
 from unetseg.modelio import load_model, model_application, model_classes
 from unetseg.pairs_table import VALIDATION, read_pairs
-from unetseg.params import Data, Inference
+from unetseg.params import THRESHOLD, Data, Inference
 from unetseg.plots import colourize, legend, montage, tint
 from unetseg.rle import rle_encode, write_submission
 
@@ -133,6 +133,9 @@ def predict_folder(
         raise DataError(f"{input_dir}: no images (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})")
     check_output_names(paths)
     classes = model_classes(model_path)
+    if classes is not None and inference.threshold != THRESHOLD:
+        raise DataError(f"{model_path}: a model of {classes.num_classes} classes takes each pixel's most probable "
+                        f"class: leave out --threshold (it applies to binary models)")
     if classes is not None and (rle_path or inference.largest_component):
         asked = "the RLE file (Kaggle's format) holds" if rle_path else "largest_component keeps a region of"
         raise DataError(

@@ -8,11 +8,13 @@ from ruamel.yaml import YAML
 
 from unetseg.params import ParamsError, load_params
 
-# The seed post's settings (DESIGN §2). The seed splits by image and unseeded;
-# this preset splits by image, seeded by base.seed.
+# The seed post's settings (../shared/DESIGN.md). The seed splits by image and unseeded;
+# this preset splits by image, seeded by base.seed. Every image squashed to 128x128 (no
+# patches), on one device (`auto` is one device unless several GPUs are visible).
 SEED = {
     "split": {"val_fraction": 0.2, "group_pattern": ""},
     "preprocess": {"image_size": [128, 128]},
+    "patches": {"enabled": False},
     "augment": {
         "brightness_max_delta": 0.3,
         "contrast_range": [0.5, 0.7],
@@ -36,17 +38,32 @@ SEED = {
         "reduce_lr_patience": 0,
         "mixed_precision": False,
         "jit_compile": False,
+        "monitor": "val_loss",  # Keras' own; nothing reads it with keep last and no early stopping
+        "strategy": "auto",
     },
     "inference": {"threshold": 0.5, "tta_flip": False, "largest_component": False},
 }
 
 PRESETS = {"seed": SEED}
+# What a preset needs but will not overwrite, because it is the user's task rather than a setting:
+# key -> (required value, why)
+REQUIRES = {"seed": {"classes.names": ([], "the seed post segments one class against the background "
+                                              "(binary masks); empty classes.names (and classes.values) first")}}
 
 
 def apply_preset(params_path: str | Path, name: str) -> dict:
-    """Set the preset's values in a params file; return {key: (old, new)} of what changed."""
+    """Set the preset's values in a params file; return {key: (old, new)} of what changed.
+
+    Refused, with the file left as it was, where the file's task conflicts with the preset's.
+    """
     if name not in PRESETS:
         raise ParamsError(f"unknown preset {name!r} (known: {', '.join(sorted(PRESETS))})")
+    params = load_params(params_path)
+    for key, (required, why) in REQUIRES.get(name, {}).items():
+        section, _, field = key.partition(".")
+        found = getattr(getattr(params, section), field)
+        if list(found) != required:
+            raise ParamsError(f"{params_path}: {key} is {list(found)}: preset {name!r} cannot apply: {why}")
     return set_params(params_path, PRESETS[name])
 
 
@@ -56,6 +73,8 @@ def set_params(params_path: str | Path, sections: dict) -> dict:
     The result is validated before the file is replaced, so a failed change leaves it as it was.
     """
     path = Path(params_path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
     yaml = YAML()
     yaml.preserve_quotes = True
     document = yaml.load(path.read_text())

@@ -4,14 +4,16 @@
 randomness (initial weights, shuffling, augmentation). To see the latter, run the
 same configuration with several seeds and summarise the metric over them:
 
-    for s in 1 2 3 4 5; do dvc exp run --queue -S base.seed=$s; done
+    for s in 1 2 3 4 5; do dvc exp run --queue -S train.seed_offset=$s; done
     dvc exp run --run-all
     unetseg spread
 
 The experiments are read from `dvc exp show --json` (DVC 3: a list of baselines,
 each with `experiments`, each with `revs[0]` holding `name`, `data.params` and
 `data.metrics`). Params other than the seed that differ between the experiments are
-named, since their effect then shows up in the spread too.
+named, since their effect then shows up in the spread too. `train.seed_offset` reseeds
+training alone; `base.seed` also redraws the split (other validation images), which
+mixes the luck of the draw into the spread: a note says so.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from unetseg.errors import UnetsegError
 
 METRICS_FILE = "metrics/evaluate.json"
+SPLIT_SEED = "params.yaml:base.seed"
 
 
 class SpreadError(UnetsegError):
@@ -119,6 +122,9 @@ def format_spread(summary: dict) -> str:
         lines.append(f"  skipped (no {summary['metric']}: queued or failed): {', '.join(summary['skipped'])}")
     if summary["varying"]:
         lines.append(f"  params that differ between them: {', '.join(summary['varying'])}")
+    if SPLIT_SEED in summary["varying"]:
+        lines.append("  note: base.seed also redraws the split, so the spread mixes in other validation images; "
+                     "reseed training alone with train.seed_offset")
     return "\n".join(lines)
 
 
@@ -135,7 +141,8 @@ def add_spread_parser(subparsers):
         "spread", help="mean, std and range of a metric over dvc experiments (e.g. reseeds)",
         description="Summarise a metric over the experiments that `dvc exp show` lists, to measure how "
         "much training randomness alone moves it: queue the same configuration with several "
-        "base.seed values, run them, then run this. Params other than the seed that differ "
+        "train.seed_offset values, run them, then run this (base.seed would also redraw the split). "
+        "Params other than the seed that differ "
         "between the experiments are named.",
     )
     parser.add_argument("--metric", default="dice", help="key in the metrics file (default: dice)")

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from unetseg import cpu
 from unetseg.application import Application
-from unetseg.backups import BEST, epochs_done, fingerprint, prepare_backup, remove_backup, worker_backup
+from unetseg.backups import best_state, epochs_done, fingerprint, prepare_backup, remove_backup, worker_backup
 from unetseg.callbacks import make_callbacks, open_live, trim_history
 from unetseg.classes import ClassMap, loss_weights
 from unetseg.dataset import (
@@ -241,12 +241,13 @@ def train(
             "(lower train.lr, or check the data)"
         )
     if me.is_chief and params.train.keep == "best":
-        if not (backup_dir / BEST).exists():
+        best = best_state(backup_dir)
+        if best is None:
             raise TrainingError(
                 f"train.keep best: no epoch gave a finite {params.train.monitor} (train.monitor), so there "
                 f"is no best model; nothing written (the backup in {backup_dir} is kept)"
             )
-        model.load_weights(backup_dir / BEST)
+        model.load_weights(backup_dir / best["weights"])
     if me.is_chief:
         save_model(model, model_path, classes, application if application.tiled else None)
         remove_backup(backup_dir)

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from conftest import ROOT
 from dvcrepo import env_for, sh
 from unetseg.compare import (
     CompareError,
@@ -148,24 +150,33 @@ MAKE = textwrap.dedent('''\
                 scores.append([id_, score - loss])
     with open("data/split/pairs.csv", "w", newline="") as f:
         csv.writer(f).writerows([["id", "image", "mask", "group", "split"]] + pairs)
-    with open("eval/per_image.csv", "w", newline="") as f:
-        rows = [[i, f"{s:.6f}", f"{s - 0.05:.6f}", f"{s - 0.002:.6f}"] for i, s in scores]
-        csv.writer(f).writerows([["id", "dice", "iou", "original_dice"]] + rows)
+    with open("eval/per_image.csv", "w", newline="") as f:  # with its group, as evaluate writes it
+        rows = [[i, i[:5], f"{s:.6f}", f"{s - 0.05:.6f}", f"{s - 0.002:.6f}"] for i, s in scores]
+        csv.writer(f).writerows([["id", "group", "dice", "iou", "original_dice"]] + rows)
+    os.makedirs("eval/plots", exist_ok=True)
+    with open("eval/plots/dice_sorted.csv", "w", newline="") as f:
+        ranked = sorted(s for _, s in scores)
+        csv.writer(f).writerows([["rank", "dice"]] + [[k, f"{s:.6f}"] for k, s in enumerate(ranked)])
     with open("metrics/evaluate.json", "w") as f:
         json.dump({"dice": sum(s for _, s in scores) / len(scores)}, f)
     ''')
 
-DVC_YAML = textwrap.dedent("""\
-    stages:
-      evaluate:
-        cmd: python make.py
-        deps: [make.py]
-        params: [seed, objects, shift, losers]
-        outs: [eval/per_image.csv, data/split/pairs.csv]
-        metrics:
-          - metrics/evaluate.json:
-              cache: false
-    """)
+
+
+def _project_outs(*paths: str) -> list:
+    """These outputs as the project's own dvc.yaml declares them (kept in git or in the cache)."""
+    outs = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["evaluate"]["outs"]
+    return [out for out in outs if (next(iter(out)) if isinstance(out, dict) else out) in paths]
+
+
+DVC_YAML = yaml.safe_dump({
+    "stages": {"evaluate": {
+        "cmd": "python make.py", "deps": ["make.py"], "params": ["seed", "objects", "shift", "losers"],
+        "outs": _project_outs("eval/per_image.csv", "eval/plots") + ["data/split/pairs.csv"],
+        "metrics": [{"metrics/evaluate.json": {"cache": False}}],
+    }},
+    "plots": [{"eval/plots/dice_sorted.csv": {"x": "rank", "y": "dice"}}],
+}, sort_keys=False)
 
 PLANTED = ["car02_1", "car10_3", "car16_0"]  # validation images (even objects); lose 0.05, 0.06, 0.07
 
@@ -215,6 +226,25 @@ def test_last_commit_against_the_one_before_finds_the_planted_change(project):
     assert [row["id"] for row in result.lost_most] == PLANTED[::-1]
     assert [row["difference"] for row in result.lost_most] == pytest.approx([-0.06, -0.05, -0.04], abs=2e-6)
     assert result.images == {"total": 80, "better": 77, "worse": 3, "unchanged": 0}
+
+
+@pytest.mark.slow
+def test_a_fresh_clone_compares_and_diffs_plots_from_git_alone(project, tmp_path, capsys):
+    clone = tmp_path / "clone"
+    sh(project, "git", "clone", "-q", str(project), str(clone))
+    assert not (clone / ".dvc" / "cache").exists()  # nothing fetched, no remote
+    assert cli(["compare", "base", "better", "--repo", str(clone)]) == 0
+    report = capsys.readouterr().out
+    assert "80 validation images in 20 groups" in report and "verdict: better is better than base" in report
+    assert cli(["compare", "HEAD", "HEAD", "--repo", str(clone)]) == 0
+    assert "no detectable difference" in capsys.readouterr().out
+    result = subprocess.run(["dvc", "plots", "diff", "base", "better", "--json"], cwd=clone, env=env_for(clone),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    plots = json.loads(result.stdout)
+    (entry,) = plots["data"]["eval/plots/dice_sorted.csv"]
+    assert {row["rev"] for row in entry["content"]["data"]["values"]} == {"base", "better"}
+    assert "errors" not in plots
 
 
 @pytest.mark.slow

@@ -125,6 +125,17 @@ def test_evaluate_writes_metrics_confusion_and_baseline(run):
     assert metrics["dice"] == pytest.approx(per_image.dice.mean(), abs=1e-6)
 
 
+def test_evaluate_writes_every_curve_dvc_yaml_plots(run):
+    """A class run leaves no plot of dvc.yaml without its file (`dvc plots show` would complain)."""
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    declared = [path for p in plots if isinstance(p, dict) for path in next(iter(p.values()))["y"]]
+    curves = [d for d in declared if d.startswith("eval/plots/")]
+    assert len(curves) == 3
+    for path in curves:
+        table = pd.read_csv(run / "plots" / path.removeprefix("eval/plots/"))
+        assert len(table) > 5 and table.drop(columns=["rank", "threshold"], errors="ignore").stack().between(0, 1).all()
+
+
 def test_predictions_are_palette_label_maps_with_legend_overlays(run):
     classes = ClassMap.from_params(params_from_dict(classes_params(run / "sample")).classes)
     masks = sorted((run / "predictions" / "masks").iterdir())
@@ -158,6 +169,10 @@ def test_unetseg_predict_needs_no_params_and_matches_the_stage(run, tmp_path, ca
     assert unetseg(["predict", str(run / "model.keras"), str(inputs), str(tmp_path / "out3"),
                     "--largest-component"]) == 1
     assert not (tmp_path / "out3").exists()
+    capsys.readouterr()
+    assert unetseg(["predict", str(run / "model.keras"), str(inputs), str(tmp_path / "out4"), "--threshold", "0.3"]) == 1
+    assert "takes each pixel's most probable class: leave out --threshold" in capsys.readouterr().err
+    assert not (tmp_path / "out4").exists()
 
 
 def test_a_class_map_changed_since_preprocess_is_refused(run, tmp_path, capsys):

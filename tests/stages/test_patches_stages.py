@@ -2,6 +2,7 @@
 evaluate and predict by the sliding window, the model file saying how to apply it."""
 
 import json
+import shutil
 import zipfile
 
 import numpy as np
@@ -230,18 +231,36 @@ def test_resuming_an_interrupted_training_on_patches_changes_nothing(run, tmp_pa
     assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
 
 
-def test_patches_compose_with_a_strategy_keep_best_and_early_stopping(run, tmp_path):
+def test_patches_compose_with_a_strategy_keep_best_and_early_stopping(run, tmp_path, monkeypatch):
     """The options a user reaches for together: tf.distribute, the best epoch kept, early stopping
     on dice, with patches (not square, here)."""
     from unetseg import training
     from unetseg.modelio import load_model, model_application
 
+    epochs = 8
     params = params_from_dict(_params(run, patches={"size": [48, 32]}, train={
-        "epochs": 3, "strategy": "mirrored", "keep": "best", "monitor": "val_dice", "early_stopping_patience": 1}))
-    logs = training.train(params, run / "tfrecords", tmp_path / "model.keras", tmp_path / "live", tmp_path / "backup")
-    assert 0 <= logs["val_dice"] <= 1 and not (tmp_path / "backup").exists()
+        "epochs": epochs, "lr": 0.02, "strategy": "mirrored", "keep": "best", "monitor": "val_dice",
+        "early_stopping_patience": 1}))
+    kept = tmp_path / "backup-at-the-end"
+    real_remove = training.remove_backup
+
+    def snapshot_then_remove(folder):  # the backup as training leaves it, before it is deleted
+        shutil.copytree(folder, kept)
+        real_remove(folder)
+
+    monkeypatch.setattr(training, "remove_backup", snapshot_then_remove)
+    training.train(params, run / "tfrecords", tmp_path / "model.keras", tmp_path / "live", tmp_path / "backup")
+    assert not (tmp_path / "backup").exists()
+    curve = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "eval" / "dice.tsv", sep="\t")["dice"].to_numpy()
+    best = int(np.argmax(curve))
+    assert len(curve) < epochs and len(curve) == best + 2  # stopped one epoch (the patience) after the best
+    state = json.loads((kept / "best.json").read_text())
+    assert state["epoch"] == best and state["value"] == pytest.approx(curve[best], abs=1e-6)
     model = load_model(tmp_path / "model.keras")
     assert model_application(tmp_path / "model.keras", model) == Application("patches", (48, 32), 1.0, 0.5)
+    weights = model.get_weights()
+    model.load_weights(kept / state["weights"])  # the model written is the best epoch's, not the last's
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
 
 
 def test_several_classes_on_patches(tmp_path):

@@ -311,3 +311,25 @@ def test_check_data_command(run, tmp_path, capsys):
     assert unetseg(["check-data", str(run / "sample" / "train"), str(run / "sample" / "train_masks"),
                     "--mask-pattern", "{stem}.png"]) == 1
     assert "12 image(s) without a mask" in capsys.readouterr().err
+
+
+def test_palette_masks_with_the_brighter_background_are_a_warning_in_data_json(run, tmp_path, capsys):
+    """White objects on black, saved with white at index 0: read by index they are background."""
+    data = tmp_path / "data"
+    shutil.copytree(run / "sample", data)
+    flipped = sorted((data / "train_masks").iterdir())[:2]
+    for path in flipped:
+        with Image.open(path) as mask:
+            indices = 1 - np.asarray(mask.convert("L")) // 255  # the car (white) now index 0
+        image = Image.frombytes("P", (indices.shape[1], indices.shape[0]), indices.astype(np.uint8).tobytes())
+        image.putpalette([255, 255, 255, 0, 0, 0])
+        image.save(path)
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(
+        data={"images_dir": str(data / "train"), "masks_dir": str(data / "train_masks")}))
+    out = tmp_path / "out"
+    assert split.main(["--params", str(params), "--out", str(out / "pairs.csv"), "--summary", str(out / "s.json"),
+                       "--data-summary", str(out / "d.json")]) == 0
+    (warning,) = json.loads((out / "d.json").read_text())["warnings"]
+    assert warning.startswith("2 palette mask(s) whose background index") and all(str(p) in warning for p in flipped)
+    assert f"warning: {warning}" in capsys.readouterr().err
+    assert "warnings" not in json.loads((run / "data.json").read_text())  # the sample's own masks: none

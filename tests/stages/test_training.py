@@ -1,18 +1,22 @@
 """Training options, failure handling, resumable backups and determinism, on real tiny files."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import tiny_params
 from unetseg import training
-from unetseg.backups import BackupError, fingerprint, prepare_backup, remove_backup
-from unetseg.callbacks import KeepBest
+from unetseg.backups import BackupError, best_state, fingerprint, prepare_backup, remove_backup
+from unetseg.callbacks import KeepBest, trim_history
 from unetseg.modelio import load_model
-from unetseg.params import params_from_dict
+from unetseg.params import ParamsError, params_from_dict
 from unetseg.training import TrainingError
 
 
@@ -130,8 +134,33 @@ def test_keep_best_persists_across_instances(tmp_path):
     keeper.on_epoch_end(1, {"val_loss": 0.7})  # worse: the best weights stay
     resumed = KeepBest(tmp_path, "val_loss")  # as after a restart
     assert resumed.best == 0.5 and json.loads((tmp_path / "best.json").read_text())["epoch"] == 0
-    model.load_weights(tmp_path / "best.weights.h5")
+    model.load_weights(tmp_path / best_state(tmp_path)["weights"])
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), saved))
+
+
+def test_a_kill_while_keeping_a_new_best_leaves_the_old_best_whole(tmp_path, monkeypatch):
+    """Killed after the new weights are written, before the state that names them: the old best stands."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    keeper = KeepBest(tmp_path, "val_loss")
+    keeper.set_model(model)
+    keeper.on_epoch_end(0, {"val_loss": 0.5})
+    saved = model.get_weights()
+    model.set_weights([w + 1 for w in saved])
+    real_write = Path.write_text
+
+    def killed(path, *args, **kwargs):
+        if "best.json" in path.name:
+            raise KeyboardInterrupt
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", killed)
+    with pytest.raises(KeyboardInterrupt):
+        keeper.on_epoch_end(1, {"val_loss": 0.3})  # better: new weights, then the kill
+    monkeypatch.undo()
+    state = best_state(tmp_path)
+    assert (state["epoch"], state["value"]) == (0, 0.5) and KeepBest(tmp_path, "val_loss").best == 0.5
+    model.load_weights(tmp_path / state["weights"])
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), saved))  # epoch 0's, not epoch 1's
 
 
 def test_backup_from_other_params_is_discarded_with_a_warning(tmp_path, tiny_tfrecords, capsys):
@@ -187,12 +216,25 @@ def test_mixed_precision_trains_in_float16_and_saves_a_float32_model(tmp_path, t
 
 
 def test_gpu_options_are_harmless_on_a_cpu(tmp_path, tiny_tfrecords, capsys):
-    params = _params(train={"mixed_precision": True, "jit_compile": True})
+    params = _params(train={"mixed_precision": True, "jit_compile": True}, base={"deterministic": False})
     _train(tmp_path, tiny_tfrecords, params)
     assert "train.mixed_precision has no effect without a GPU" in capsys.readouterr().err
     model = keras.saving.load_model(tmp_path / "model.keras")
     assert model.get_layer("mask").compute_dtype == "float32"
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_jit_compile_compiles_and_is_refused_where_determinism_would_switch_it_off(tmp_path):
+    with pytest.raises(ParamsError, match="train.jit_compile true does nothing with base.deterministic true"):
+        _params(train={"jit_compile": True})
+    # in a fresh process: op determinism, once on (other tests here train deterministically), stays on
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(tiny_params(train={"jit_compile": True}, base={"deterministic": False})))
+    code = ("import sys; from unetseg.params import load_params; from unetseg.training import build_model;"
+            "print(build_model(load_params(sys.argv[1]), None, 1).jit_compile)")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "True"
 
 
 def test_seed_offset_reseeds_training_alone(tmp_path, tiny_tfrecords):
@@ -241,3 +283,25 @@ def test_ema_with_keep_best_is_refused():
 
     with pytest.raises(ParamsError, match="train.keep best with train.ema true"):
         _params(train={"keep": "best", "ema": True})
+
+
+def test_trimming_the_curves_drops_later_steps_and_a_kill_leaves_them_whole(tmp_path, monkeypatch):
+    folder = tmp_path / "live" / "plots" / "metrics" / "train"
+    folder.mkdir(parents=True)
+    text = "timestamp\tstep\tloss\n1\t0\t0.9\n2\t1\t0.8\n3\t2\t0.7\n"
+    for name in ("loss.tsv", "dice.tsv"):
+        (folder / name).write_text(text)
+    real_to_csv = pd.DataFrame.to_csv
+
+    def killed(frame, path, *args, **kwargs):  # half a file, then the kill
+        Path(path).write_text("timestamp\tst")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", killed)
+    with pytest.raises(KeyboardInterrupt):
+        trim_history(tmp_path / "live", 2)
+    assert [(folder / n).read_text() for n in ("loss.tsv", "dice.tsv")] == [text, text]
+    monkeypatch.setattr(pd.DataFrame, "to_csv", real_to_csv)
+    trim_history(tmp_path / "live", 2)
+    assert pd.read_csv(folder / "loss.tsv", sep="\t")["step"].tolist() == [0, 1]
+    assert sorted(p.name for p in folder.iterdir()) == ["dice.tsv", "loss.tsv"]

@@ -72,3 +72,20 @@ def test_an_image_with_every_pixel_ignored_scores_nothing_wrong():
     assert matrices.sum() == 0
     dice, iou, _ = per_image_scores(matrices)
     assert dice.tolist() == [1.0] and iou.tolist() == [1.0]
+
+
+def test_class_curves_are_one_vs_rest_over_labelled_pixels():
+    """Each labelled pixel gives K (probability, is-its-class) pairs; ignored pixels none."""
+    from unetseg.evaluation import _one_vs_rest
+    from unetseg.metrics import precision_recall_curve
+
+    mask = np.array([[0, 1], [2, IGNORE]], np.uint8)
+    p = np.array([[[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]], [[0.5, 0.3, 0.2], [0.0, 0.0, 1.0]]], np.float32)
+    probs, truths = _one_vs_rest([mask], [p], 3)
+    assert probs[0].shape == truths[0].shape == (3, 3)
+    assert truths[0].tolist() == [[True, False, False], [False, True, False], [False, False, True]]
+    curve = precision_recall_curve(probs, truths).set_index("threshold")
+    # above 0.05 all 9 pairs are called: the 3 true ones among them
+    assert curve.loc[0.05, "recall"] == 1.0 and curve.loc[0.05, "precision"] == pytest.approx(3 / 9)
+    # above 0.55: 0.7 (true) and 0.6 (true); the ignored pixel's 1.0 is not counted
+    assert curve.loc[0.55, "precision"] == 1.0 and curve.loc[0.55, "recall"] == pytest.approx(2 / 3)

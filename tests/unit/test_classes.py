@@ -43,6 +43,8 @@ def test_bad_class_maps_name_the_key(changes, message):
 @pytest.mark.parametrize("overrides, message", [
     ({"train": {"loss": "bce_dice"}}, "train.loss 'bce_dice' does not apply with classes.names set"),
     ({"inference": {"largest_component": True}}, "inference.largest_component True does not apply with classes"),
+    ({"inference": {"threshold": 0.3}}, "inference.threshold 0.3 does not apply with classes.names set .*: each "
+                                        "pixel takes its most probable class; leave it at 0.5"),
 ])
 def test_binary_only_options_are_refused_with_classes(overrides, message):
     raw = merge(tiny_params(classes=CLASSES, train={"loss": "crossentropy", "monitor": "val_mean_iou"}), overrides)

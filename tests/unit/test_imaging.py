@@ -306,3 +306,13 @@ def test_reduced_jpeg_decode_keeps_full_size_and_orientation(tmp_path, rng):
     small, info = model_input(path, (64, 32))
     assert small.shape == (64, 32, 3) and info.size == (512, 256)
     assert read_truth(mask, info.size, params_from_dict(tiny_params()).data, path).mask.shape == (512, 256)
+
+
+@pytest.mark.parametrize("palette, bright", [([0, 0, 0, 255, 255, 255], False), ([255, 255, 255, 0, 0, 0], True),
+                                             ([0, 0, 0, 128, 0, 0], False), ([250, 250, 250, 0, 0, 90], True)])
+def test_a_palette_mask_whose_background_is_the_brighter_colour_is_flagged(tmp_path, palette, bright):
+    mask = Image.frombytes("P", (2, 2), np.array([[0, 1], [1, 0]], np.uint8).tobytes())
+    mask.putpalette(palette)
+    reading = read_mask(_save(tmp_path, "m.png", mask))
+    assert np.array_equal(reading.mask, [[0, 1], [1, 0]])  # still read by index: only flagged
+    assert reading.bright_background is bright

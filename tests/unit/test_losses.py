@@ -1,9 +1,12 @@
+import typing
+
 import keras
 import numpy as np
 import pytest
 
 from unetseg.classes import IGNORE
 from unetseg.losses import ClassLosses, bce_dice_loss, dice_coefficient, dice_loss, get_loss
+from unetseg.params import Train
 
 
 def test_dice_coefficient_is_the_seeds_smoothed_batch_dice(rng):
@@ -41,9 +44,22 @@ def test_registered_for_saving(name):
     assert keras.saving.get_registered_object(f"unetseg>{name}") is not None
 
 
-def test_every_loss_name_resolves():
-    for name in ("binary_crossentropy", "dice", "bce_dice"):
-        assert get_loss(name) is not None
+LOSS_NAMES = typing.get_args(typing.get_type_hints(Train)["loss"])
+
+
+@pytest.mark.parametrize("ignoring", [False, True], ids=["resize", "patches"])
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_every_loss_name_gives_its_definition_in_both_binary_modes(rng, name, ignoring):
+    """Each `train.loss` name params accept, as a binary loss (resize mode; patches, whose losses leave
+    ignored pixels out: here there are none), against the formula the README gives for it."""
+    y_true = (rng.random((2, 8, 8, 1)) > 0.5).astype("float32")
+    y_pred = np.clip(rng.random((2, 8, 8, 1)), 0.01, 0.99).astype("float32")
+    bce = -(y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred)).mean()
+    dice = (2 * (y_true * y_pred).sum() + 1) / (y_true.sum() + y_pred.sum() + 1)
+    expected = {"crossentropy": bce, "binary_crossentropy": bce, "dice": 1 - dice,
+                "crossentropy_dice": bce + 1 - dice, "bce_dice": bce + 1 - dice}[name]
+    loss = keras.losses.get(get_loss(name, ignoring=ignoring))
+    assert float(np.mean(np.asarray(loss(y_true, y_pred)))) == pytest.approx(expected, rel=1e-4)
 
 
 def _class_batch(rng, k=4):

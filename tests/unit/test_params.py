@@ -68,11 +68,9 @@ def test_sections_check_themselves_when_built_in_code():
 def test_cli_options_are_checked_by_the_params_rules(tmp_path, capsys):
     from unetseg.cli import main as unetseg
 
-    with pytest.raises(SystemExit) as info:
-        unetseg(["check-data", str(tmp_path), str(tmp_path), "--workers", "-1"])
-    assert info.value.code == 2 and "base.workers: must be >= 0, got -1" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        unetseg(["predict", "m.keras", str(tmp_path), str(tmp_path / "out"), "--threshold", "1.5"])
+    assert unetseg(["check-data", str(tmp_path), str(tmp_path), "--workers", "-1"]) == 1
+    assert "base.workers: must be >= 0, got -1" in capsys.readouterr().err
+    assert unetseg(["predict", "m.keras", str(tmp_path), str(tmp_path / "out"), "--threshold", "1.5"]) == 1
     assert "inference.threshold: must be < 1" in capsys.readouterr().err
 
 
@@ -128,7 +126,10 @@ def test_unreadable_file_is_named(tmp_path):
 
 
 def test_seed_preset_resolves_to_the_seed_values(tmp_path):
-    path = write_yaml(tmp_path / "params.yaml", tiny_params(train={"epochs": 18, "warmup_epochs": 1}))
+    # from a file that had patches on, another monitor and strategy: the post's settings all the same
+    path = write_yaml(tmp_path / "params.yaml", tiny_params(
+        train={"epochs": 18, "warmup_epochs": 1, "monitor": "val_dice", "strategy": "mirrored"},
+        patches={"enabled": True, "size": [32, 32]}))
     apply_preset(path, "seed")
     params = load_params(path)
     assert params.model.filters == 64 and params.model.num_layers == 4
@@ -150,6 +151,18 @@ def test_seed_preset_resolves_to_the_seed_values(tmp_path):
     # the seed's constant rate, one pass an epoch, no average of the weights
     assert params.train.schedule == "constant" and params.train.warmup_epochs == 0
     assert params.train.steps_per_epoch == 0 and params.train.ema is False
+    # every image squashed to 128x128, on one device
+    assert params.patches.enabled is False and params.train.strategy == "auto"
+    assert params.train.monitor == "val_loss"
+
+
+def test_seed_preset_refuses_a_file_with_classes_and_leaves_it(tmp_path):
+    path = write_yaml(tmp_path / "params.yaml", tiny_params(
+        classes={"names": ["sky", "tree"], "values": [0, 1]}, train={"monitor": "val_mean_iou", "loss": "crossentropy"}))
+    before = path.read_text()
+    with pytest.raises(ParamsError, match=r"classes.names is \['sky', 'tree'\]: preset 'seed' cannot apply"):
+        apply_preset(path, "seed")
+    assert path.read_text() == before
 
 
 def test_preset_keeps_comments_and_other_values(tmp_path):

@@ -1,0 +1,61 @@
+"""Every bad input ends in one `error: <file or key>: <problem>` line and status 1, never a traceback."""
+
+import math
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from unetseg.cli import main
+from unetseg.errors import UnetsegError
+from unetseg.evaluation import Evaluation, write_evaluation
+
+
+@pytest.fixture
+def setup(tmp_path, tiny_params_file, sample_dir):
+    (tmp_path / "table.csv").write_text("value,name\n0,sky\n1,tree\n")
+    (tmp_path / "empty").mkdir()
+    return {"params": str(tiny_params_file), "dir": str(tmp_path), "images": str(sample_dir / "train"),
+            "masks": str(sample_dir / "train_masks")}
+
+
+BAD = {
+    # command line -> what the one line must say
+    "compare --seed -1": "evaluate.bootstrap_seed: must be >= 0, got -1",
+    "compare --resamples 1": "evaluate.bootstrap_resamples: must be >= 100, got 1",
+    "compare --resamples x": "evaluate.bootstrap_resamples: must be int, got 'x'",
+    "compare --top -2": "--top: must be an integer >= 0, got '-2'",
+    "compare workspace workspace --repo {dir}/empty": "'workspace' has no per-image results",
+    "compare --bogus": "unrecognized arguments: --bogus",
+    "spread --repo {dir}/empty": "`dvc exp show --json` failed",
+    "check-data {dir}/none {dir}/none": "{dir}/none",
+    "check-data {images} {masks} --max-pixels 0": "data.max_pixels: must be >= 1, got 0",
+    "check-data {images} {masks} --workers -1": "base.workers: must be >= 0, got -1",
+    "check-data {images}": "the following arguments are required: masks_dir",
+    "predict {dir}/none.keras {images} {dir}/out": "{dir}/none.keras",
+    "predict {dir}/none.keras {images} {dir}/out --threshold 2": "inference.threshold: must be < 1, got 2.0",
+    "predict {dir}/none.keras {images} {dir}/out --overlap 1": "patches.overlap: must be < 1, got 1.0",
+    "classes {dir}/none.csv --params {params}": "{dir}/none.csv",
+    "classes {dir}/table.csv --ignore x --params {params}": "a mask value is an integer",
+    "preset nope --params {params}": "unknown preset 'nope'",
+    "preset seed --params {dir}/none.yaml": "{dir}/none.yaml",
+    "nope": "invalid choice: 'nope'",
+}
+
+
+@pytest.mark.parametrize("command", list(BAD))
+def test_each_command_ends_bad_input_in_one_line(command, setup, capsys):
+    status = main(command.format(**setup).split())
+    lines = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert BAD[command].format(**setup) in lines[0]
+
+
+def test_non_finite_metrics_are_an_error_naming_the_file_and_nothing_is_written(tmp_path):
+    evaluation = Evaluation({"dice": math.nan, "iou": 0.5}, pd.DataFrame({"id": ["a"]}), {}, Image.new("L", (1, 1)),
+                            pd.DataFrame())
+    paths = [tmp_path / name for name in ("m.json", "per_image.csv", "plots", "g.png", "c.csv")]
+    with pytest.raises(UnetsegError, match=r"m.json: not written: non-finite metric\(s\) dice;"):
+        write_evaluation(evaluation, *paths)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,47 @@
+"""TensorFlow's start-up lines: gone from a run on a CPU machine, there when the user asks TensorFlow for them."""
+
+import os
+import subprocess
+import sys
+
+from unetseg.startup import LOG_LEVEL, OURS, is_noise
+
+# as TensorFlow 2.21 prints them on a machine without a GPU
+STARTUP = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796128854.085119   17427 port.cc:153] oneDNN custom operations are on. You may see ...",
+    "I0000 00:00:1796128854.085495   17427 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
+    "E0000 00:00:1796128858.033931   17427 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.",
+]
+CODE = (
+    "import sys, unetseg; print('before', file=sys.stderr); import tensorflow as tf;"
+    "print('after', file=sys.stderr); tf.constant(1).numpy(); tf.config.list_physical_devices()"
+)
+
+
+def test_only_the_start_up_lines_are_noise():
+    assert all(is_noise(line) for line in STARTUP)
+    for line in ["E0000 00:00:1796128858.03 17427 op_kernel.cc:1830] OP_REQUIRES failed: out of memory",
+                 "error: params.yaml: train.lr: must be > 0", "Traceback (most recent call last):", ""]:
+        assert not is_noise(line), line
+
+
+def _stderr(environ) -> list[str]:
+    result = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=environ)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stderr.splitlines()
+
+
+def test_a_fresh_process_prints_its_own_lines_and_none_of_tensorflows():
+    environ = {k: v for k, v in os.environ.items() if k not in (LOG_LEVEL, OURS)}
+    assert _stderr(environ) == ["before", "after"]
+    # and in a process started from one (a stage DVC runs), which inherits unetseg's setting
+    assert _stderr(environ | {LOG_LEVEL: "2", OURS: "2"}) == ["before", "after"]
+
+
+def test_a_user_who_sets_the_log_level_gets_what_they_asked_for():
+    environ = {k: v for k, v in os.environ.items() if k != LOG_LEVEL} | {LOG_LEVEL: "0", OURS: "2"}
+    lines = _stderr(environ)
+    assert lines[0] == "before" and "after" in lines
+    assert any(is_noise(line) for line in lines)  # TensorFlow's own lines, unfiltered
