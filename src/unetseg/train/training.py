@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -24,7 +25,6 @@ from unetseg.preprocess.tfrecords import (
     check_classes,
     check_shaping,
     class_pixels,
-    count_records,
     read_manifest,
     shard_files,
 )
@@ -108,6 +108,44 @@ def build_model(params: Params, class_weights, steps_per_epoch: int) -> keras.Mo
     return model
 
 
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What a training needs from the params and the TFRecords, worked out and checked once, at the start."""
+
+    train_files: list[str]  # counted and checksummed
+    validation_files: list[str]
+    manifest: dict
+    classes: ClassMap | None
+    application: Application
+    class_weights: object  # per-class loss weights, or None
+
+    @property
+    def train_records(self) -> dict[str, int]:
+        return dict(zip(self.train_files, (row["records"] for row in self.manifest["splits"][TRAIN])))
+
+    @property
+    def validation_count(self) -> int:
+        return sum(row["records"] for row in self.manifest["splits"][VALIDATION])
+
+
+def resolve_inputs(params: Params, tfrecord_dir) -> TrainingInputs:
+    """Shards, class map, application and loss weights, each checked against the TFRecords."""
+    train_files = shard_files(tfrecord_dir, TRAIN)  # counts and checksums, before any work
+    validation_files = shard_files(tfrecord_dir, VALIDATION)
+    classes = ClassMap.from_params(params.classes)
+    check_classes(tfrecord_dir, classes)
+    application = Application.from_params(params)
+    check_shaping(tfrecord_dir, Application.for_data(params))
+    if application.tiled:
+        check_patch_fits(params, tfrecord_dir)
+    weights = None
+    if classes is not None:
+        weights = loss_weights(params.classes, class_pixels(train_files, classes.num_classes))
+        shown = "" if weights is None else f", loss weights {[round(float(w), 3) for w in weights]}"
+        print(f"{classes.num_classes} classes: {', '.join(classes.names)}{shown}")
+    return TrainingInputs(train_files, validation_files, read_manifest(tfrecord_dir), classes, application, weights)
+
+
 def check_patch_fits(params: Params, tfrecord_dir) -> None:
     """Refuse a patch larger than every training image at the working scale: it would be mostly padding."""
     sizes = read_manifest(tfrecord_dir)["sizes"][TRAIN]
@@ -121,7 +159,7 @@ def check_patch_fits(params: Params, tfrecord_dir) -> None:
         )
 
 
-def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strategy, me: Role, first_epoch: int):
+def _datasets(params: Params, inputs: TrainingInputs, strategy, me: Role, first_epoch: int):
     """Training and validation data, and steps per epoch, for one device or a strategy.
 
     Under a strategy each worker's pipeline reads its own train shards and batches at
@@ -132,9 +170,8 @@ def _datasets(params: Params, tfrecord_dir, train_files, validation_files, strat
     batch_size, seed = params.train.batch_size, params.training_seed
     shuffle_buffer = batch_size * params.train.shuffle_batches
     epochs = range(first_epoch, params.train.epochs)
-    manifest = read_manifest(tfrecord_dir)
-    records = dict(zip(train_files, (row["records"] for row in manifest["splits"][TRAIN])))
-    validation_count = count_records(tfrecord_dir, VALIDATION)
+    manifest, train_files, validation_files = inputs.manifest, inputs.train_files, inputs.validation_files
+    records, validation_count = inputs.train_records, inputs.validation_count
     sampling, cache = None, True
     if params.patches.enabled:
         sampling = PatchSampling(tuple(params.patches.size), params.patches.foreground_share)
@@ -199,19 +236,7 @@ def train(
     strategy = make_strategy(params.train.strategy)  # before any other TensorFlow work
     me = role(strategy)
     live_dir, backup_dir = Path(live_dir), Path(backup_dir)
-    train_files = shard_files(tfrecord_dir, TRAIN)  # counts and checksums, before any work
-    validation_files = shard_files(tfrecord_dir, VALIDATION)
-    classes = ClassMap.from_params(params.classes)
-    check_classes(tfrecord_dir, classes)
-    application = Application.from_params(params)
-    check_shaping(tfrecord_dir, Application.for_data(params))
-    if application.tiled:
-        check_patch_fits(params, tfrecord_dir)
-    weights = None
-    if classes is not None:
-        weights = loss_weights(params.classes, class_pixels(train_files, classes.num_classes))
-        shown = "" if weights is None else f", loss weights {[round(float(w), 3) for w in weights]}"
-        print(f"{classes.num_classes} classes: {', '.join(classes.names)}{shown}")
+    inputs = resolve_inputs(params, tfrecord_dir)
     if params.base.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(params.training_seed)
@@ -226,16 +251,14 @@ def train(
         print(f"resuming from the backup in {backup_dir}: {first_epoch} epoch(s) done")
         if me.is_chief:
             trim_history(live_dir, first_epoch)
-    train_ds, validation_ds, steps = _datasets(
-        params, tfrecord_dir, train_files, validation_files, strategy, me, first_epoch
-    )
-    if application.tiled and params.patches.validation_tiles > 0.6 * steps * params.train.batch_size:
+    train_ds, validation_ds, steps = _datasets(params, inputs, strategy, me, first_epoch)
+    if inputs.application.tiled and params.patches.validation_tiles > 0.6 * steps * params.train.batch_size:
         # a tile's forward pass costs about a third of a training step's
         print(f"note: validating on {params.patches.validation_tiles} tiles (patches.validation_tiles) costs more "
               f"than a fifth of an epoch of {steps} steps of {params.train.batch_size}: fewer tiles, or a larger "
               "train.steps_per_epoch, train faster")
     with strategy.scope():
-        model = build_model(params, weights, steps)
+        model = build_model(params, inputs.class_weights, steps)
     live = open_live(live_dir, resume) if me.is_chief else None
     try:
         history = model.fit(
@@ -266,7 +289,7 @@ def train(
             )
         model.load_weights(backup_dir / best["weights"])
     if me.is_chief:
-        save_model(model, model_path, classes, application if application.tiled else None)
+        save_model(model, model_path, inputs.classes, inputs.application if inputs.application.tiled else None)
         remove_backup(backup_dir)
     else:
         print(f"{me.task}: done; the chief writes the model and the curves")
