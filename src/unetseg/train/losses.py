@@ -24,10 +24,15 @@ def dice_coefficient(y_true, y_pred, smooth: float = 1.0):
     This is the seed's training metric: it weighs images by their pixel count and
     is not the per-image thresholded dice that evaluate reports.
     """
-    y_true = ops.reshape(ops.cast(y_true, y_pred.dtype), (-1,))
-    y_pred = ops.reshape(y_pred, (-1,))
-    intersection = ops.sum(y_true * y_pred)
-    return (2.0 * intersection + smooth) / (ops.sum(y_true) + ops.sum(y_pred) + smooth)
+    return soft_dice(ops.reshape(ops.cast(y_true, y_pred.dtype), (-1,)), ops.reshape(y_pred, (-1,)), smooth=smooth)
+
+
+def soft_dice(truth, predicted, axis=None, smooth: float = 1.0):
+    """(2 * sum(truth * predicted) + smooth) / (sum(truth) + sum(predicted) + smooth): every soft dice
+    here (binary, over labelled pixels, per class), summed over `axis` (all of it by default)."""
+    return (2.0 * ops.sum(truth * predicted, axis=axis) + smooth) / (
+        ops.sum(truth, axis=axis) + ops.sum(predicted, axis=axis) + smooth
+    )
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -66,13 +71,10 @@ def bce_dice_loss(y_true, y_pred):
     return _per_example(bce + 1.0 - dice_coefficient(y_true, y_pred), y_pred)
 
 
-LOSSES = {
-    "binary_crossentropy": "binary_crossentropy",
-    "crossentropy": "binary_crossentropy",
-    "dice": dice_loss,
-    "bce_dice": bce_dice_loss,
-    "crossentropy_dice": bce_dice_loss,
-}
+# Each `train.loss` name is one of three losses; the seed's names are aliases of the general ones.
+KINDS = {"crossentropy": "crossentropy", "binary_crossentropy": "crossentropy", "dice": "dice",
+         "crossentropy_dice": "crossentropy_dice", "bce_dice": "crossentropy_dice"}
+SEED_LOSSES = {"crossentropy": "binary_crossentropy", "dice": dice_loss, "crossentropy_dice": bce_dice_loss}
 
 
 def _one_hot(y_true, num_classes: int, dtype):
@@ -97,8 +99,7 @@ class _MaskedLosses:
         def crossentropy_dice(t, p):
             return self.crossentropy(t, p) + 1.0 - self.dice(t, p)
 
-        chosen = {"crossentropy": crossentropy, "binary_crossentropy": crossentropy, "dice": dice,
-                  "crossentropy_dice": crossentropy_dice, "bce_dice": crossentropy_dice}[name]
+        chosen = {"crossentropy": crossentropy, "dice": dice, "crossentropy_dice": crossentropy_dice}[KINDS[name]]
 
         def masked_loss(y_true, y_pred):
             return _per_example(chosen(y_true, y_pred), y_pred)
@@ -129,11 +130,7 @@ class ClassLosses(_MaskedLosses):
 
     def dice(self, y_true, y_pred, smooth: float = 1.0):
         one_hot, valid = _one_hot(y_true, self.num_classes, y_pred.dtype)
-        predicted = y_pred * valid[..., None]
-        axes = tuple(range(len(y_pred.shape) - 1))
-        per_class = (2.0 * ops.sum(one_hot * predicted, axis=axes) + smooth) / (
-            ops.sum(one_hot, axis=axes) + ops.sum(predicted, axis=axes) + smooth
-        )
+        per_class = soft_dice(one_hot, y_pred * valid[..., None], tuple(range(len(y_pred.shape) - 1)), smooth)
         if self.weights is None:
             return ops.mean(per_class)
         weights = ops.convert_to_tensor(self.weights)
@@ -171,8 +168,7 @@ class IgnoringBinaryLosses(_MaskedLosses):
 
     def dice(self, y_true, y_pred, smooth: float = 1.0):
         truth, valid = self._labelled(y_true, y_pred)
-        predicted = y_pred * valid
-        return (2.0 * ops.sum(truth * predicted) + smooth) / (ops.sum(truth) + ops.sum(predicted) + smooth)
+        return soft_dice(truth, y_pred * valid, smooth=smooth)
 
     def accuracy(self, y_true, y_pred):
         truth, valid = self._labelled(y_true, y_pred)
@@ -190,7 +186,7 @@ def get_loss(name: str, num_classes: int = 1, weights: np.ndarray | None = None,
     pixels), over classes with several."""
     if num_classes > 1:
         return ClassLosses(num_classes, weights).loss(name)
-    return IgnoringBinaryLosses().loss(name) if ignoring else LOSSES[name]
+    return IgnoringBinaryLosses().loss(name) if ignoring else SEED_LOSSES[KINDS[name]]
 
 
 def training_metrics(num_classes: int = 1, ignoring: bool = False):
