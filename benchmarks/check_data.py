@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from unetseg.checking import check_data
-from unetseg.params import Data
+from unetseg.config.params import Data
+from unetseg.data.checking import check_data
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -20,8 +20,8 @@ import numpy as np
 def compiled(num_classes: int, size: int):
     import keras
 
-    from unetseg.losses import get_loss, training_metrics
-    from unetseg.model import build_unet
+    from unetseg.train.losses import get_loss, training_metrics
+    from unetseg.train.model import build_unet
 
     keras.utils.set_random_seed(0)
     model = build_unet((size, size, 3), num_classes=num_classes, filters=16,
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
-    from unetseg.classes import IGNORE
+    from unetseg.data.classes import IGNORE
 
     rng = np.random.default_rng(0)
     x = rng.random((args.batch, args.size, args.size, 3), dtype=np.float32)

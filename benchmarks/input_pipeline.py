@@ -27,11 +27,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from unetseg.dataset import steps_per_epoch, training_dataset
-from unetseg.params import load_params
-from unetseg.pairs_table import TRAIN, read_pairs
-from unetseg.tfrecords import count_records, parse_example, shard_files
-from unetseg.training import build_model
+from unetseg.config.loading import load_params
+from unetseg.data.pairs_table import TRAIN, read_pairs
+from unetseg.preprocess.tfrecords import count_records, parse_example, shard_files
+from unetseg.train.dataset import steps_per_epoch, training_dataset
+from unetseg.train.training import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

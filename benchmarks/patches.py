@@ -112,9 +112,10 @@ def resize_ceiling(size: int) -> float:
     (nearest, as preprocess), class probabilities blown back up bilinearly, the most probable class."""
     import numpy as np
 
-    from unetseg.classes import ClassMap
-    from unetseg.imaging import read_labels, resize_probabilities, resize_truth
-    from unetseg.params import Classes
+    from unetseg.config.class_values import Classes
+    from unetseg.data.classes import ClassMap
+    from unetseg.data.masks import read_labels
+    from unetseg.data.resize import resize_probabilities, resize_truth
 
     classes = ClassMap.from_params(Classes(**SETUPS["isbi"]["classes"]))
     scores = []

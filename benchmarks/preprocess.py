@@ -45,10 +45,10 @@ print(n, time.perf_counter() - start)
 OURS = """
 import sys, time
 from pathlib import Path
-from unetseg.pairing import pair_images_with_masks
-from unetseg.params import Data
-from unetseg.preprocessing import write_tfrecords
-from unetseg.splitting import split_pairs
+from unetseg.data.pairing import pair_images_with_masks
+from unetseg.config.params import Data
+from unetseg.preprocess.preprocessing import write_tfrecords
+from unetseg.data.splitting import split_pairs
 images, masks, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 data = Data(images, masks, "{stem}_mask.gif", "", 100_000_000, 0.05, False)
 start = time.perf_counter()
@@ -81,7 +81,7 @@ def make_inputs(root: Path, n: int, folder: Path | None) -> None:
     """N pairs as links to a few real (or generated) 1918x1280 pairs."""
     source = folder or FULLRES
     if not (source / "train").is_dir():
-        from unetseg.synthetic import generate_sample
+        from unetseg.data.synthetic import generate_sample
 
         source = root / "generated"
         generate_sample(source, seed=0, num_objects=4, views_per_object=2, height=1280, width=1918,

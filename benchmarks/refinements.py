@@ -14,8 +14,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from unetseg.evaluation import evaluate_model
-from unetseg.params import Inference, load_params
+from unetseg.config.loading import load_params
+from unetseg.config.params import Inference
+from unetseg.evaluate.evaluation import evaluate_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -55,11 +55,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="JSON file for the results")
     args = parser.parse_args(argv)
 
-    from unetseg.application import Application
-    from unetseg.classes import ClassMap
-    from unetseg.evaluation import evaluate_model
-    from unetseg.params import params_from_dict, read_yaml
-    from unetseg.training import train
+    from unetseg.config.loading import params_from_dict, read_yaml
+    from unetseg.core.application import Application
+    from unetseg.data.classes import ClassMap
+    from unetseg.evaluate.evaluation import evaluate_model
+    from unetseg.train.training import train
 
     raw = read_yaml(args.params)
     for assignment in args.overrides:

@@ -33,9 +33,9 @@ TILE, OVERLAP, BATCH = (256, 256), 0.5, 8
 def make_model(path: Path):
     import keras
 
-    from unetseg.application import Application
-    from unetseg.model import build_unet
-    from unetseg.modelio import save_model
+    from unetseg.core.application import Application
+    from unetseg.train.model import build_unet
+    from unetseg.train.modelio import save_model
 
     keras.utils.set_random_seed(0)
     model = build_unet((None, None, 3), filters=16)
@@ -45,7 +45,7 @@ def make_model(path: Path):
 
 def overhead(model, image: np.ndarray, repeats: int) -> tuple[float, float, int]:
     """(seconds of the sliding window, seconds of the model on the same tiles, tiles)."""
-    from unetseg import tiling
+    from unetseg.data import tiling
 
     tiles = []
     original = tiling.sliding_window
@@ -75,7 +75,7 @@ def main() -> None:
     from PIL import Image
 
     from unetseg.cli import main as unetseg
-    from unetseg.imaging import read_image
+    from unetseg.data.decoding import read_image
 
     cpu = next((line.partition(":")[2].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"CPU: {cpu}; tiles {TILE[0]}x{TILE[1]}, overlap {OVERLAP}, batches of {BATCH}")

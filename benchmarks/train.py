@@ -10,7 +10,7 @@ model's inference rate (batches of 16, as evaluate predicts). The reference is a
 large float32 matrix product (NumPy's sgemm) on the same machine, in the same run.
 Each setting runs in its own process, since TensorFlow reads it when it loads:
 TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's slow path) and =1 (what unetseg chooses on an
-x86-64 CPU with AVX2 and FMA; see unetseg.cpu).
+x86-64 CPU with AVX2 and FMA; see unetseg.core.cpu).
 
     python benchmarks/train.py [--steps 6]
 """
@@ -57,7 +57,7 @@ def sgemm_gflops(n: int = 4096, repeats: int = 3) -> float:
 def _rates(filters: int, batch: int, steps: int, size: int = 128, batch_norm: bool = False) -> dict:
     import keras
 
-    from unetseg.model import build_unet
+    from unetseg.train.model import build_unet
 
     keras.utils.set_random_seed(0)
     model = build_unet((size, size, 3), filters=filters, batch_norm=batch_norm)
@@ -91,7 +91,7 @@ def worker(steps: int) -> None:
 
 
 def _cpu() -> tuple[str, list[str]]:
-    from unetseg.cpu import cpu_flags
+    from unetseg.core.cpu import cpu_flags
 
     name = platform.processor() or platform.machine()
     try:

@@ -3,7 +3,7 @@
 In: params inference.*, evaluate.*, data.* (the mask rules), classes.*, preprocess.image_size or
 patches.* (checked against the model and the TFRecords); the model; the TFRecords;
 the pairs table and its masks.
-Out: --metrics JSON (see unetseg.metrics and the README for what each number is);
+Out: --metrics JSON (see unetseg.evaluate.metrics and the README for what each number is);
 --per-image CSV; --plots folder of curves (CSV); --gallery PNG of the worst and best images;
 --confusion CSV of pixel counts (true class by predicted class) and its row-normalised PNG beside.
 """
@@ -11,11 +11,11 @@ Out: --metrics JSON (see unetseg.metrics and the README for what each number is)
 import argparse
 import sys
 
-from unetseg.application import Application
-from unetseg.classes import ClassMap
-from unetseg.errors import reports_errors
-from unetseg.evaluation import evaluate_model, write_evaluation
-from unetseg.params import load_params
+from unetseg.config.loading import load_params
+from unetseg.core.application import Application
+from unetseg.core.errors import reports_errors
+from unetseg.data.classes import ClassMap
+from unetseg.evaluate.evaluation import evaluate_model, write_evaluation
 
 
 @reports_errors

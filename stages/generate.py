@@ -8,10 +8,10 @@ import argparse
 import sys
 from dataclasses import asdict
 
-from unetseg.atomic import atomic_output
-from unetseg.errors import reports_errors
-from unetseg.params import load_params
-from unetseg.synthetic import generate_sample
+from unetseg.config.loading import load_params
+from unetseg.core.atomic import atomic_output
+from unetseg.core.errors import reports_errors
+from unetseg.data.synthetic import generate_sample
 
 
 @reports_errors

@@ -9,11 +9,11 @@ overlays/<stem>.jpg, named after each image file; --montage PNG, rows of mask | 
 import argparse
 import sys
 
-from unetseg.application import Application
-from unetseg.classes import ClassMap
-from unetseg.errors import reports_errors
-from unetseg.prediction import predict_validation
-from unetseg.params import load_params
+from unetseg.config.loading import load_params
+from unetseg.core.application import Application
+from unetseg.core.errors import reports_errors
+from unetseg.data.classes import ClassMap
+from unetseg.infer.prediction import predict_validation
 
 
 @reports_errors

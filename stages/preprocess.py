@@ -8,13 +8,13 @@ Out: --out folder of <split>-NNNNN-of-NNNNN.tfrecord shards and manifest.json.
 import argparse
 import sys
 
-from unetseg.application import Application
-from unetseg.atomic import atomic_output
-from unetseg.classes import ClassMap
-from unetseg.errors import reports_errors
-from unetseg.params import load_params
-from unetseg.preprocessing import write_tfrecords
-from unetseg.pairs_table import read_pairs
+from unetseg.config.loading import load_params
+from unetseg.core.application import Application
+from unetseg.core.atomic import atomic_output
+from unetseg.core.errors import reports_errors
+from unetseg.data.classes import ClassMap
+from unetseg.data.pairs_table import read_pairs
+from unetseg.preprocess.preprocessing import write_tfrecords
 
 
 @reports_errors

@@ -12,12 +12,12 @@ import argparse
 import json
 import sys
 
-from unetseg.atomic import atomic_output
-from unetseg.checking import check_data, class_census, raise_problems
-from unetseg.classes import ClassMap
-from unetseg.errors import reports_errors
-from unetseg.params import load_params
-from unetseg.splitting import split_pairs, split_summary
+from unetseg.config.loading import load_params
+from unetseg.core.atomic import atomic_output
+from unetseg.core.errors import reports_errors
+from unetseg.data.checking import check_data, class_census, raise_problems
+from unetseg.data.classes import ClassMap
+from unetseg.data.splitting import split_pairs, split_summary
 
 
 @reports_errors

@@ -5,15 +5,15 @@ augment.*, model.*, train.*, classes.*; the TFRecords.
 Out: --model (.keras, network only); --live folder of dvclive curves and final metrics.
 Kept between runs: --backup, the state of an unfinished training, resumed by the next run.
 With train.strategy multi_worker, every worker runs this script with its own TF_CONFIG;
-the chief alone writes the outputs (see unetseg.distribute).
+the chief alone writes the outputs (see unetseg.train.distribute).
 """
 
 import argparse
 import sys
 
-from unetseg.errors import reports_errors
-from unetseg.params import load_params
-from unetseg.training import train
+from unetseg.config.loading import load_params
+from unetseg.core.errors import reports_errors
+from unetseg.train.training import train
 
 
 @reports_errors

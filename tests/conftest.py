@@ -30,7 +30,7 @@ def merge(base: dict, overrides: dict) -> dict:
 
 
 def real_params() -> dict:
-    from unetseg.params import read_yaml
+    from unetseg.config.loading import read_yaml
 
     return read_yaml(ROOT / "params.yaml")
 
@@ -61,7 +61,7 @@ def shared_dataset(name: str) -> Path:
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     """A tiny generated sample (Carvana layout), made once per test session."""
-    from unetseg.synthetic import generate_sample
+    from unetseg.data.synthetic import generate_sample
 
     out = tmp_path_factory.mktemp("sample") / "sample"
     g = TINY["generate"]
@@ -78,10 +78,10 @@ def rng():
 @pytest.fixture(scope="session")
 def tiny_tfrecords(tmp_path_factory, sample_dir) -> Path:
     """TFRecords of the tiny sample at 32x32, split by object."""
-    from unetseg.pairing import pair_images_with_masks
-    from unetseg.params import params_from_dict
-    from unetseg.preprocessing import write_tfrecords
-    from unetseg.splitting import split_pairs
+    from unetseg.config.loading import params_from_dict
+    from unetseg.data.pairing import pair_images_with_masks
+    from unetseg.data.splitting import split_pairs
+    from unetseg.preprocess.preprocessing import write_tfrecords
 
     pairs = pair_images_with_masks(sample_dir / "train", sample_dir / "train_masks", "{stem}_mask.gif")
     table = split_pairs(pairs, 0.25, seed=0, group_pattern=r"^([^_]+)_")

@@ -6,14 +6,15 @@ import argparse
 import json
 import sys
 
-from unetseg.compare import add_compare_parser
-from unetseg.errors import ArgumentParser, reports_errors
-from unetseg.params import THRESHOLD, Base, Data, Inference, Patches, argument
-from unetseg.spread import add_spread_parser
+from unetseg.compare.command import add_compare_parser
+from unetseg.compare.spread import add_spread_parser
+from unetseg.config.checks import argument
+from unetseg.config.params import THRESHOLD, Base, Data, Inference, Patches
+from unetseg.core.errors import ArgumentParser, reports_errors
 
 
 def _preset(args) -> int:
-    from unetseg.presets import apply_preset
+    from unetseg.config.presets import apply_preset
 
     changed = apply_preset(args.params, args.name)
     for key, (old, new) in changed.items():
@@ -34,8 +35,8 @@ def _mask_value(text: str):
 
 
 def _classes(args) -> int:
-    from unetseg.classes import classes_from_table
-    from unetseg.presets import set_params
+    from unetseg.config.presets import set_params
+    from unetseg.data.classes import classes_from_table
 
     changed = set_params(args.params, {"classes": classes_from_table(args.table, args.ignore)})
     for key, (old, new) in changed.items():
@@ -45,10 +46,10 @@ def _classes(args) -> int:
 
 
 def _check_data(args) -> int:
-    from unetseg.atomic import atomic_output
-    from unetseg.checking import check_data, class_census
-    from unetseg.classes import ClassMap
-    from unetseg.params import load_params
+    from unetseg.config.loading import load_params
+    from unetseg.core.atomic import atomic_output
+    from unetseg.data.checking import check_data, class_census
+    from unetseg.data.classes import ClassMap
 
     data = Data(str(args.images_dir), str(args.masks_dir), args.mask_pattern, args.id_pattern,
                 args.max_pixels, args.max_nonbinary_fraction, args.resize_masks)  # checked as params are
@@ -71,7 +72,7 @@ def _check_data(args) -> int:
 
 
 def _predict(args) -> int:
-    from unetseg.prediction import predict_folder
+    from unetseg.infer.prediction import predict_folder
 
     inference = Inference(args.threshold, args.tta_flip, args.largest_component)  # checked as params are
     problems = predict_folder(

@@ -17,20 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from dvcrepo import env_for, sh
 
 from conftest import ROOT
-from dvcrepo import env_for, sh
-from unetseg.compare import (
-    CompareError,
-    add_compare_parser,
-    choose_metric,
-    compare_paired,
-    compare_runs,
-    pair_runs,
-    read_run,
-)
-from unetseg.errors import reports_errors
-from unetseg.spread import add_spread_parser, experiments_json, summarize_seeds
+from unetseg.compare.command import add_compare_parser
+from unetseg.compare.pairing import choose_metric, compare_paired, compare_runs, pair_runs
+from unetseg.compare.runs import CompareError, read_run
+from unetseg.compare.spread import add_spread_parser, experiments_json, summarize_seeds
+from unetseg.core.errors import reports_errors
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LOSERS = ["car03_1", "car11_2", "car17_0"]
@@ -281,7 +275,7 @@ def test_a_revision_without_results_and_other_validation_images_are_errors(proje
 @pytest.mark.slow
 def test_the_command_imports_no_tensorflow(project):
     code = (
-        "import sys; from unetseg.compare import compare_runs; compare_runs('HEAD~1', 'HEAD', sys.argv[1]);"
+        "import sys; from unetseg.compare.pairing import compare_runs; compare_runs('HEAD~1', 'HEAD', sys.argv[1]);"
         "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules))"
     )
     env = env_for(project) | {"PYTHONPATH": str(SRC)}

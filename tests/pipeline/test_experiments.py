@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from dvcrepo import make_repo, sh
 
 from conftest import tiny_params
-from dvcrepo import make_repo, sh
 
 pytestmark = pytest.mark.slow
 

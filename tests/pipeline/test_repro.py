@@ -6,10 +6,10 @@ import json
 
 import pytest
 import yaml
+from dvcrepo import check_outputs, make_repo, set_param, sh, stages_run
 
 from conftest import ROOT, shared_dataset, tiny_params
-from dvcrepo import check_outputs, make_repo, set_param, sh, stages_run
-from unetseg.startup import is_noise
+from unetseg.core.startup import is_noise
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def test_repro_on_real_datasets_by_params_alone(tmp_path, dataset, data, group_p
 
 def test_repro_on_stanford_background_by_params_alone(tmp_path):
     """Eight scene classes, unknown (15) ignored, images of 51 sizes: `dvc repro` by params alone."""
-    from unetseg.classes import classes_from_table
+    from unetseg.data.classes import classes_from_table
 
     root = shared_dataset("stanford-background")
     classes = {**classes_from_table(root / "classes.csv", [15]), "weights": "balanced"}

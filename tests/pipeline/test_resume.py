@@ -13,9 +13,9 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from dvcrepo import check_outputs, env_for, make_repo, sh, stages_run
 
 from conftest import tiny_params
-from dvcrepo import check_outputs, env_for, make_repo, sh, stages_run
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from dvcrepo import env_for, make_repo, set_param, sh, stages_run
 
 from conftest import tiny_params
-from dvcrepo import env_for, make_repo, set_param, sh, stages_run
-from unetseg.distribute import loopback_tf_configs
+from loopback import loopback_tf_configs
 
 pytestmark = pytest.mark.slow
 

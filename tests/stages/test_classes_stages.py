@@ -8,14 +8,16 @@ import pytest
 import yaml
 from PIL import Image
 from sklearn.metrics import confusion_matrix, jaccard_score
-
-from conftest import CLASSES, ROOT, classes_params, make_classes_sample, write_yaml
 from test_stages import _declared, evaluate, predict, run_stages
 
-from unetseg.classes import IGNORE, ClassMap
-from unetseg.imaging import model_input, read_labels
-from unetseg.inference import mask_at
-from unetseg.params import Inference, params_from_dict
+from conftest import CLASSES, ROOT, classes_params, make_classes_sample, write_yaml
+from unetseg.config.loading import params_from_dict
+from unetseg.config.params import Inference
+from unetseg.core.constants import IGNORE
+from unetseg.data.classes import ClassMap
+from unetseg.data.masks import read_labels
+from unetseg.data.resize import model_input
+from unetseg.infer.inference import mask_at
 
 NAMES = CLASSES["names"]
 
@@ -52,7 +54,7 @@ def test_data_summary_has_a_class_census_per_split(run):
 
 
 def test_tfrecords_and_model_carry_the_class_map(run):
-    from unetseg.modelio import model_classes
+    from unetseg.train.modelio import model_classes
 
     expected = ClassMap.from_params(params_from_dict(classes_params(run / "sample")).classes)
     manifest = json.loads((run / "tfrecords" / "manifest.json").read_text())
@@ -228,7 +230,7 @@ def test_check_data_command_reads_masks_by_a_class_map_and_counts_the_classes(ru
 
 
 def test_a_class_absent_from_the_validation_split_is_a_warning(capsys):
-    from unetseg.checking import class_census
+    from unetseg.data.checking import class_census
 
     classes = ClassMap.from_params(params_from_dict(classes_params(ROOT)).classes)
     pixels = {"a": np.array([5, 3, 2]), "b": np.array([5, 3, 0]), "c": np.array([9, 1, 0])}

@@ -8,9 +8,9 @@ number of steps, so each run sees enough batches to learn in seconds.
 import json
 
 import pytest
+from test_stages import generate, run_stages
 
 from conftest import classes_params, make_classes_sample, tiny_params, write_yaml
-from test_stages import generate, run_stages
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, tiny_params, write_yaml
-from unetseg.distribute import loopback_tf_configs
+from loopback import loopback_tf_configs
 
 TIMEOUT = 300  # seconds for a whole two-worker run; a hung collective fails the test, not CI
 
@@ -125,8 +125,8 @@ def _lines_until(stream, text):
 
 
 def test_mirrored_strategy_on_the_local_devices(tmp_path, tiny_tfrecords):
-    from unetseg.params import params_from_dict
-    from unetseg.training import train
+    from unetseg.config.loading import params_from_dict
+    from unetseg.train.training import train
 
     params = params_from_dict(tiny_params(train={"strategy": "mirrored", "epochs": 2}))
     logs = train(params, tiny_tfrecords, tmp_path / "model.keras", tmp_path / "live", tmp_path / "backup")

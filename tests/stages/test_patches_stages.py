@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image
-
-from conftest import ROOT, classes_params, make_classes_sample, tiny_params, write_yaml
 from test_stages import _declared, evaluate, generate, predict, preprocess, run_stages, train
 
-from unetseg.application import Application
-from unetseg.modelio import model_application
-from unetseg.params import params_from_dict
+from conftest import ROOT, classes_params, make_classes_sample, tiny_params, write_yaml
+from unetseg.config.loading import params_from_dict
+from unetseg.core.application import Application
+from unetseg.train.modelio import model_application
 
 PATCHES = {"enabled": True, "scale": 1.0, "size": [32, 32], "foreground_share": 0.33, "overlap": 0.5}
 
@@ -60,7 +59,7 @@ def test_tfrecords_hold_whole_images_at_the_working_scale(run):
 def test_the_model_file_records_how_to_apply_it(run):
     import keras
 
-    from unetseg.modelio import model_application
+    from unetseg.train.modelio import model_application
 
     model = keras.saving.load_model(run / "model.keras")
     assert model.input_shape == (None, None, None, 3)  # any size: the record says tiles
@@ -68,14 +67,15 @@ def test_the_model_file_records_how_to_apply_it(run):
 
 
 def test_evaluate_scores_whole_images_by_the_sliding_window(run):
-    """original_dice from the model file and the mask files alone, through unetseg.tiling."""
+    """original_dice from the model file and the mask files alone, through unetseg.data.tiling."""
     import keras
     from sklearn.metrics import f1_score
 
-    from unetseg.imaging import read_mask, read_image
-    from unetseg.inference import mask_at
-    from unetseg.params import Inference
-    from unetseg.tiling import sliding_window
+    from unetseg.config.params import Inference
+    from unetseg.data.decoding import read_image
+    from unetseg.data.masks import read_mask
+    from unetseg.data.tiling import sliding_window
+    from unetseg.infer.inference import mask_at
 
     metrics = json.loads((run / "evaluate.json").read_text())
     model = keras.saving.load_model(run / "model.keras")
@@ -151,7 +151,7 @@ def test_a_scale_that_makes_an_image_vanish_is_refused(run, tmp_path, capsys):
 
 
 def test_bad_patch_params_name_the_key():
-    from unetseg.params import ParamsError
+    from unetseg.config.checks import ParamsError
 
     with pytest.raises(ParamsError, match=r"patches.overlap: must be < 1, got 1.0"):
         params_from_dict(tiny_params(patches={**PATCHES, "overlap": 1.0}))
@@ -162,8 +162,8 @@ def test_bad_patch_params_name_the_key():
 def test_another_overlap_than_the_models_needs_no_retraining(run, tmp_path, monkeypatch):
     """The overlap is an inference setting: evaluate and predict apply the params', `unetseg predict` the
     model file's unless --overlap says otherwise."""
-    from unetseg import evaluation
     from unetseg.cli import main as unetseg
+    from unetseg.evaluate import evaluation
 
     used, window = [], evaluation.tiled_probabilities
     monkeypatch.setattr(evaluation, "tiled_probabilities",
@@ -205,8 +205,8 @@ def test_resuming_an_interrupted_training_on_patches_changes_nothing(run, tmp_pa
     """Interrupted after its first epoch's backup, then run again: the same weights as one uninterrupted run."""
     import keras
 
-    from unetseg import training
-    from unetseg.modelio import load_model
+    from unetseg.train import training
+    from unetseg.train.modelio import load_model
 
     params = params_from_dict(_params(run, train={"epochs": 3}))
 
@@ -234,8 +234,8 @@ def test_resuming_an_interrupted_training_on_patches_changes_nothing(run, tmp_pa
 def test_patches_compose_with_a_strategy_keep_best_and_early_stopping(run, tmp_path, monkeypatch):
     """The options a user reaches for together: tf.distribute, the best epoch kept, early stopping
     on dice, with patches (not square, here)."""
-    from unetseg import training
-    from unetseg.modelio import load_model, model_application
+    from unetseg.train import training
+    from unetseg.train.modelio import load_model, model_application
 
     epochs = 8
     params = params_from_dict(_params(run, patches={"size": [48, 32]}, train={
@@ -265,7 +265,7 @@ def test_patches_compose_with_a_strategy_keep_best_and_early_stopping(run, tmp_p
 
 def test_several_classes_on_patches(tmp_path):
     """Label maps with ignored borders, trained on patches and scored by the sliding window."""
-    from unetseg.modelio import model_classes
+    from unetseg.train.modelio import model_classes
 
     sample = make_classes_sample(tmp_path / "sample")
     params = write_yaml(tmp_path / "params.yaml", classes_params(sample, patches=PATCHES))

@@ -4,11 +4,11 @@ import numpy as np
 from PIL import Image
 
 from conftest import shared_dataset, tiny_params
-from unetseg.checking import check_data
 from unetseg.cli import main as unetseg
-from unetseg.params import params_from_dict
-from unetseg.preprocessing import load_example
-from unetseg.rle import rle_decode
+from unetseg.config.loading import params_from_dict
+from unetseg.data.checking import check_data
+from unetseg.infer.rle import rle_decode
+from unetseg.preprocess.preprocessing import load_example
 
 
 def _data(**overrides):
@@ -41,8 +41,8 @@ def test_carvana_full_resolution(tmp_path):
     assert example.original_size == (1280, 1918) and example.mask.shape == (128, 128)
     assert 0.05 < example.mask.mean() < 0.6
 
-    from unetseg.model import build_unet
-    from unetseg.modelio import save_model
+    from unetseg.train.model import build_unet
+    from unetseg.train.modelio import save_model
 
     save_model(build_unet((128, 128, 3), filters=2, num_layers=2), tmp_path / "model.keras")
     assert unetseg(["predict", str(tmp_path / "model.keras"), str(root / "train"), str(tmp_path / "out"),
@@ -57,7 +57,9 @@ def test_carvana_full_resolution(tmp_path):
 def test_reduced_scale_jpeg_decode_is_within_tolerance():
     """Preprocess decodes a full-size Carvana JPEG at 1/8 scale: within 1.5 grey levels on average
     (PSNR above 35 dB) of a full decode resized the same way, and the mask is identical."""
-    from unetseg.imaging import read_image, read_mask, resize_image, resize_mask
+    from unetseg.data.decoding import read_image
+    from unetseg.data.masks import read_mask
+    from unetseg.data.resize import resize_image, resize_mask
 
     root = shared_dataset("carvana-fullres")
     image_path = next((root / "train").iterdir())

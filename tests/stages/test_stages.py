@@ -15,7 +15,7 @@ import yaml
 from PIL import Image
 
 from conftest import ROOT, tiny_params, write_yaml
-from unetseg.params import Params
+from unetseg.config.params import Params
 
 sys.path.insert(0, str(ROOT / "stages"))
 import evaluate  # noqa: E402
@@ -24,7 +24,6 @@ import predict  # noqa: E402
 import preprocess  # noqa: E402
 import split  # noqa: E402
 import train  # noqa: E402
-
 
 SECTIONS = {cls: name for name, cls in typing.get_type_hints(Params).items()}
 NOT_DECLARED = {"base.workers"}  # how many processes decode changes no output: no rerun for it
@@ -184,9 +183,10 @@ def _original_dice_by_scikit_learn(run, resize_masks=False):
     import keras
     from sklearn.metrics import f1_score
 
-    from unetseg.imaging import model_input, read_mask, resize_mask_nearest
-    from unetseg.inference import mask_at
-    from unetseg.params import Inference
+    from unetseg.config.params import Inference
+    from unetseg.data.masks import read_mask
+    from unetseg.data.resize import model_input, resize_mask_nearest
+    from unetseg.infer.inference import mask_at
 
     model = keras.saving.load_model(run / "model.keras")
     pairs = pd.read_csv(run / "pairs.csv", dtype=str)

@@ -12,13 +12,13 @@ import pytest
 import yaml
 
 from conftest import tiny_params
-from unetseg import training
-from unetseg.backups import BackupError, best_state, fingerprint, prepare_backup, remove_backup
-from unetseg.callbacks import KeepBest, trim_history
-from unetseg.modelio import load_model
-from unetseg.params import ParamsError, params_from_dict
-from unetseg.training import TrainingError
-
+from unetseg.config.checks import ParamsError
+from unetseg.config.loading import params_from_dict
+from unetseg.train import training
+from unetseg.train.backups import BackupError, best_state, fingerprint, prepare_backup, remove_backup
+from unetseg.train.callbacks import KeepBest, trim_history
+from unetseg.train.modelio import load_model
+from unetseg.train.training import TrainingError
 
 CONSTANT = {"schedule": "constant", "warmup_epochs": 0}  # reduce-on-plateau sets the rate itself
 
@@ -230,7 +230,7 @@ def test_jit_compile_compiles_and_is_refused_where_determinism_would_switch_it_o
     # in a fresh process: op determinism, once on (other tests here train deterministically), stays on
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(tiny_params(train={"jit_compile": True}, base={"deterministic": False})))
-    code = ("import sys; from unetseg.params import load_params; from unetseg.training import build_model;"
+    code = ("import sys; from unetseg.config.loading import load_params; from unetseg.train.training import build_model;"
             "print(build_model(load_params(sys.argv[1]), None, 1).jit_compile)")
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -253,7 +253,7 @@ def test_seed_offset_reseeds_training_alone(tmp_path, tiny_tfrecords):
 def test_the_schedule_runs_over_fixed_steps_and_the_curves_log_it(tmp_path, tiny_tfrecords):
     """3 steps an epoch whatever the data's size; dvclive logs the rate after each epoch's last step,
     which is the schedule's value there: warm-up over the first epoch, cosine to 0 at the end."""
-    from unetseg.schedule import WarmupDecay
+    from unetseg.train.schedule import WarmupDecay
 
     params = _params(train={"epochs": 4, "steps_per_epoch": 3, "schedule": "cosine", "warmup_epochs": 1,
                             "lr": 2.0e-3})
@@ -279,7 +279,7 @@ def test_with_ema_the_saved_model_is_the_validated_average(tmp_path, tiny_tfreco
 
 
 def test_ema_with_keep_best_is_refused():
-    from unetseg.params import ParamsError
+    from unetseg.config.checks import ParamsError
 
     with pytest.raises(ParamsError, match="train.keep best with train.ema true"):
         _params(train={"keep": "best", "ema": True})

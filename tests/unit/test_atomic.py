@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from unetseg import atomic
-from unetseg.atomic import atomic_output
+from unetseg.core import atomic
+from unetseg.core.atomic import atomic_output
 
 
 def test_success_replaces_the_old_output(tmp_path):

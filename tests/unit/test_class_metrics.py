@@ -6,8 +6,8 @@ from PIL import Image
 from sklearn.metrics import confusion_matrix, f1_score, jaccard_score
 
 from conftest import shared_dataset
-from unetseg.class_metrics import confusion, per_image_scores, summarize_classes
-from unetseg.classes import IGNORE
+from unetseg.core.constants import IGNORE
+from unetseg.evaluate.class_metrics import confusion, per_image_scores, summarize_classes
 
 NAMES = ["sky", "tree", "road", "grass", "water", "building", "mountain", "object"]
 
@@ -76,8 +76,8 @@ def test_an_image_with_every_pixel_ignored_scores_nothing_wrong():
 
 def test_class_curves_are_one_vs_rest_over_labelled_pixels():
     """Each labelled pixel gives K (probability, is-its-class) pairs; ignored pixels none."""
-    from unetseg.evaluation import _one_vs_rest
-    from unetseg.metrics import precision_recall_curve
+    from unetseg.evaluate.evaluation import _one_vs_rest
+    from unetseg.evaluate.metrics import precision_recall_curve
 
     mask = np.array([[0, 1], [2, IGNORE]], np.uint8)
     p = np.array([[[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]], [[0.5, 0.3, 0.2], [0.0, 0.0, 1.0]]], np.float32)

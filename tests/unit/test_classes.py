@@ -5,10 +5,14 @@ import pytest
 from PIL import Image
 
 from conftest import CLASSES, merge, shared_dataset, tiny_params
-from unetseg.classes import IGNORE, ClassMap, classes_from_table, loss_weights, pixel_counts, read_class_csv
-from unetseg.errors import DataError
-from unetseg.imaging import read_labels, resize_truth
-from unetseg.params import Classes, ParamsError, params_from_dict
+from unetseg.config.checks import ParamsError
+from unetseg.config.class_values import Classes
+from unetseg.config.loading import params_from_dict
+from unetseg.core.constants import IGNORE
+from unetseg.core.errors import DataError
+from unetseg.data.classes import ClassMap, classes_from_table, loss_weights, pixel_counts, read_class_csv
+from unetseg.data.masks import read_labels
+from unetseg.data.resize import resize_truth
 
 
 def _classes(**changes) -> Classes:
@@ -135,7 +139,7 @@ def test_colour_class_tables(tmp_path):
 def test_unetseg_classes_writes_the_table_into_params(tmp_path, capsys):
     from conftest import ROOT
     from unetseg.cli import main as unetseg
-    from unetseg.params import load_params
+    from unetseg.config.loading import load_params
 
     root = shared_dataset("stanford-background")
     params = tmp_path / "params.yaml"

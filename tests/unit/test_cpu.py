@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from unetseg.cpu import ONEDNN, cpu_flags, kernel_settings
+from unetseg.core.cpu import ONEDNN, cpu_flags, kernel_settings
 
 AVX2 = {"sse4_2", "avx", "avx2", "fma"}
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from unetseg.augment import augment_batch
-from unetseg.dataset import training_dataset, validation_dataset
-from unetseg.params import Augment
-from unetseg.tfrecords import Example, serialize, write_manifest, write_shards
+from unetseg.config.params import Augment
+from unetseg.preprocess.tfrecords import Example, serialize, write_manifest, write_shards
+from unetseg.train.augment import augment_batch
+from unetseg.train.dataset import training_dataset, validation_dataset
 
 SEED_AUGMENT = Augment(0.3, (0.5, 0.7), (0.5, 0.7), False)
 IDENTITY = Augment(0.0, (1.0, 1.0), (1.0, 1.0), False)

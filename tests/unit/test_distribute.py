@@ -3,7 +3,13 @@ import json
 import pytest
 import tensorflow as tf
 
-from unetseg.distribute import DistributeError, make_strategy, per_replica_batch, role, shards_for_pipeline
+from unetseg.train.distribute import (
+    DistributeError,
+    make_strategy,
+    per_replica_batch,
+    role,
+    shards_for_pipeline,
+)
 
 
 def test_each_worker_gets_every_nth_shard():

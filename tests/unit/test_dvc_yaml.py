@@ -10,29 +10,41 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "unetseg"
 
 
+def _module_file(dotted: str) -> Path | None:
+    """The file of a unetseg module (`unetseg.core.atomic`) or package (`unetseg.core`), if there is one."""
+    path = PACKAGE.parent.joinpath(*dotted.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _unetseg_imports(path: Path) -> set[str]:
-    """Module names of unetseg imported by one file (at any depth of the file)."""
+    """Dotted names of the unetseg modules one file imports (at any depth of the file)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "unetseg":
-            if node.module == "unetseg":
-                names.update(alias.name for alias in node.names)
-            else:
-                names.add(node.module.split(".")[1])
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from unetseg.core import atomic`
         elif isinstance(node, ast.Import):
-            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("unetseg."))
-    return {n for n in names if (PACKAGE / f"{n}.py").exists()}
+            names.update(a.name for a in node.names if a.name.startswith("unetseg."))
+    return {n for n in names if _module_file(n) is not None}
+
+
+def _with_packages(dotted: str) -> set[str]:
+    """A module and the packages above it, whose __init__ files Python runs first."""
+    parts = dotted.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
 
 
 def code_closure(script: Path) -> set[str]:
-    """The script and every unetseg module it reaches (the package's __init__ runs first), as repo-relative paths."""
-    seen, todo = set(), list(_unetseg_imports(script) | _unetseg_imports(PACKAGE / "__init__.py"))
+    """The script and every unetseg file it reaches (each package's __init__ runs first), as repo-relative paths."""
+    seen, todo = set(), list(_unetseg_imports(script) | {"unetseg"})
     while todo:
-        name = todo.pop()
-        if name not in seen:
+        for name in _with_packages(todo.pop()) - seen:
             seen.add(name)
-            todo.extend(_unetseg_imports(PACKAGE / f"{name}.py"))
-    return {f"stages/{script.name}", "src/unetseg/__init__.py"} | {f"src/unetseg/{n}.py" for n in seen}
+            todo.extend(_unetseg_imports(_module_file(name)))
+    return {f"stages/{script.name}"} | {str(_module_file(n).relative_to(ROOT)) for n in seen}
 
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from unetseg.cli import main
-from unetseg.errors import UnetsegError
-from unetseg.evaluation import Evaluation, write_evaluation
+from unetseg.core.errors import UnetsegError
+from unetseg.evaluate.evaluation import Evaluation, write_evaluation
 
 
 @pytest.fixture

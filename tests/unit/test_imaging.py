@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 
 from conftest import shared_dataset
-from unetseg.errors import DataError
-from unetseg.imaging import read_image, read_mask, resize_image, resize_mask, resize_probabilities
+from unetseg.core.errors import DataError
+from unetseg.data.decoding import read_image
+from unetseg.data.masks import read_mask
+from unetseg.data.resize import resize_image, resize_mask, resize_probabilities
 
 
 def _save(tmp_path, name, array_or_image, **kwargs):
@@ -289,9 +291,10 @@ def test_resize_image_and_probabilities_shapes(rng):
 
 def test_reduced_jpeg_decode_keeps_full_size_and_orientation(tmp_path, rng):
     """A quarter-turned JPEG decoded at reduced scale: still turned, still reports its full size."""
-    from unetseg.imaging import model_input, read_truth
-    from unetseg.params import params_from_dict
     from conftest import tiny_params
+    from unetseg.config.loading import params_from_dict
+    from unetseg.data.masks import read_truth
+    from unetseg.data.resize import model_input
 
     stored = np.zeros((256, 512, 3), np.uint8)
     stored[:, :64] = 255  # a white band on the stored left edge

@@ -3,13 +3,13 @@ import pytest
 from PIL import Image
 
 from unetseg.cli import main as unetseg
-from unetseg.errors import DataError
-from unetseg.inference import binarize, largest_component, mask_at, probabilities
-from unetseg.model import build_unet
-from unetseg.modelio import save_model
-from unetseg.params import Inference
-from unetseg.prediction import predict_folder
-from unetseg.rle import rle_decode
+from unetseg.config.params import Inference
+from unetseg.core.errors import DataError
+from unetseg.infer.inference import binarize, largest_component, mask_at, probabilities
+from unetseg.infer.prediction import predict_folder
+from unetseg.infer.rle import rle_decode
+from unetseg.train.model import build_unet
+from unetseg.train.modelio import save_model
 
 PLAIN = Inference(0.5, False, False)
 

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from unetseg.classes import IGNORE
-from unetseg.losses import ClassLosses, bce_dice_loss, dice_coefficient, dice_loss, get_loss
-from unetseg.params import Train
+from unetseg.config.params import Train
+from unetseg.core.constants import IGNORE
+from unetseg.train.losses import ClassLosses, bce_dice_loss, dice_coefficient, dice_loss, get_loss
 
 
 def test_dice_coefficient_is_the_seeds_smoothed_batch_dice(rng):
@@ -111,9 +111,9 @@ def test_ignored_pixels_change_no_class_loss_and_no_metric(rng):
 
 
 def test_image_dice_is_evaluates_per_image_dice(rng):
-    """The monitored metric, averaged over images, equals evaluate's `dice` (unetseg.metrics)."""
-    from unetseg.losses import image_dice
-    from unetseg.metrics import image_counts, per_image_dice
+    """The monitored metric, averaged over images, equals evaluate's `dice` (unetseg.evaluate.metrics)."""
+    from unetseg.evaluate.metrics import image_counts, per_image_dice
+    from unetseg.train.losses import image_dice
 
     truth = (rng.random((5, 8, 8, 1)) > 0.6).astype(np.float32)
     truth[0] = 0  # an empty mask ...

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, jaccard_score, precision_score, recall_score
 
-from unetseg import baselines
-from unetseg.metrics import (
+from unetseg.evaluate import baselines
+from unetseg.evaluate.metrics import (
     confusion_counts,
     distribution,
     merge_counts,
@@ -107,8 +107,8 @@ def test_threshold_curve_matches_scikit_learn(rng, masks):
 @pytest.mark.parametrize("refined", [False, True])
 def test_curves_at_the_threshold_equal_the_reported_scores(rng, refined):
     """The curves use the masks' own rule (p > t, refinements included), ties at exactly 0.5 too."""
-    from unetseg.inference import binarize
-    from unetseg.params import Inference
+    from unetseg.config.params import Inference
+    from unetseg.infer.inference import binarize
 
     inference = Inference(0.5, False, refined)
     truth = np.zeros((4, 16, 16), bool)

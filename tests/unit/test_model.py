@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unetseg.model import build_unet
+from unetseg.train.model import build_unet
 
 
 def _conv(cin, cout, k):
@@ -12,7 +12,7 @@ def _conv(cin, cout, k):
 
 
 def seed_parameter_count(filters=64, num_layers=4, channels=3):
-    """The seed network's parameters, counted from its description (DESIGN §2)."""
+    """The seed network's parameters, counted from its description (the seed post: ../shared/DESIGN.md)."""
     total, cin, f = 0, channels, filters
     for _ in range(num_layers):
         total += _conv(cin, f, 3) + _conv(f, f, 3)

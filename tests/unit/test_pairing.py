@@ -1,8 +1,8 @@
 import pytest
 from PIL import Image
 
-from unetseg.errors import DataError
-from unetseg.pairing import pair_images_with_masks
+from unetseg.core.errors import DataError
+from unetseg.data.pairing import pair_images_with_masks
 
 
 def _touch_image(path):

@@ -1,8 +1,9 @@
 import pytest
 
 from conftest import ROOT, real_params, tiny_params, write_yaml
-from unetseg.params import ParamsError, load_params
-from unetseg.presets import SEED, apply_preset
+from unetseg.config.checks import ParamsError
+from unetseg.config.loading import load_params
+from unetseg.config.presets import SEED, apply_preset
 
 
 def _error(tmp_path, data) -> str:
@@ -52,7 +53,7 @@ def test_params_are_read_as_dvc_reads_them(tmp_path):
 
 def test_sections_check_themselves_when_built_in_code():
     """The CLI builds sections directly: they are checked as the file's are."""
-    from unetseg.params import Base, Data, Inference, Preprocess
+    from unetseg.config.params import Base, Data, Inference, Preprocess
 
     with pytest.raises(ParamsError, match="base.workers: must be >= 0, got -1"):
         Base(seed=0, deterministic=True, workers=-1)

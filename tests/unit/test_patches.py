@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from unetseg.augment import augment_batch
-from unetseg.classes import IGNORE
-from unetseg.dataset import training_dataset, validation_tiles
-from unetseg.params import Augment
-from unetseg.patches import PatchSampling, random_patch
-from unetseg.tfrecords import Example, serialize, write_shards
+from unetseg.config.params import Augment
+from unetseg.core.constants import IGNORE
+from unetseg.preprocess.tfrecords import Example, serialize, write_shards
+from unetseg.train.augment import augment_batch
+from unetseg.train.dataset import training_dataset, validation_tiles
+from unetseg.train.patches import PatchSampling, random_patch
 
 
 def _coded(height, width):

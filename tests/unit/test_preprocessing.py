@@ -6,14 +6,16 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import tiny_params
-from unetseg.imaging import read_image, resize_image
-from unetseg.inference import predict_paths
-from unetseg.model import build_unet
-from unetseg.pairing import pair_images_with_masks
-from unetseg.params import Inference, params_from_dict
-from unetseg.preprocessing import write_tfrecords
-from unetseg.splitting import split_pairs
-from unetseg.tfrecords import parse_example, shard_files
+from unetseg.config.loading import params_from_dict
+from unetseg.config.params import Inference
+from unetseg.data.decoding import read_image
+from unetseg.data.pairing import pair_images_with_masks
+from unetseg.data.resize import resize_image
+from unetseg.data.splitting import split_pairs
+from unetseg.infer.inference import predict_paths
+from unetseg.preprocess.preprocessing import write_tfrecords
+from unetseg.preprocess.tfrecords import parse_example, shard_files
+from unetseg.train.model import build_unet
 
 
 def test_parallel_workers_write_the_same_shards_as_one(sample_dir, tmp_path):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_dataset
-from unetseg.imaging import read_mask
-from unetseg.rle import rle_decode, rle_encode, write_submission
+from unetseg.data.masks import read_mask
+from unetseg.infer.rle import rle_decode, rle_encode, write_submission
 
 
 def test_encoding_is_one_indexed_row_by_row():

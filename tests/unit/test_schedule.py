@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from unetseg.schedule import WarmupDecay, learning_rate
+from unetseg.train.schedule import WarmupDecay, learning_rate
 
 
 def _rates(schedule, steps):

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from unetseg.errors import DataError
-from unetseg.pairing import Pair
-from unetseg.pairs_table import read_pairs
-from unetseg.splitting import split_pairs, split_summary
+from unetseg.core.errors import DataError
+from unetseg.data.pairing import Pair
+from unetseg.data.pairs_table import read_pairs
+from unetseg.data.splitting import split_pairs, split_summary
 
 CARVANA = r"^([^_]+)_"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from unetseg.spread import SpreadError, format_spread, summarize_seeds
+from unetseg.compare.spread import SpreadError, format_spread, summarize_seeds
 
 
 def run(rev, name, seed, dice, lr=1.0e-3, error=None, split_seed=42):

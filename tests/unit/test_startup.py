@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from unetseg.startup import LOG_LEVEL, OURS, is_noise
+from unetseg.core.startup import LOG_LEVEL, OURS, is_noise
 
 # as TensorFlow 2.21 prints them on a machine without a GPU
 STARTUP = [

@@ -3,8 +3,9 @@ import hashlib
 import numpy as np
 from PIL import Image
 
-from unetseg.imaging import read_image, read_mask
-from unetseg.synthetic import generate_sample
+from unetseg.data.decoding import read_image
+from unetseg.data.masks import read_mask
+from unetseg.data.synthetic import generate_sample
 
 
 def _digest(folder):

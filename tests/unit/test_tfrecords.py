@@ -3,8 +3,15 @@ import json
 import numpy as np
 import pytest
 
-from unetseg.errors import DataError
-from unetseg.tfrecords import Example, parse_example, serialize, shard_files, write_manifest, write_shards
+from unetseg.core.errors import DataError
+from unetseg.preprocess.tfrecords import (
+    Example,
+    parse_example,
+    serialize,
+    shard_files,
+    write_manifest,
+    write_shards,
+)
 
 
 def _examples(n, rng):
@@ -59,9 +66,11 @@ def test_empty_and_missing_shards_are_caught(tmp_path, rng):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="shard is empty"):
         shard_files(tmp_path, "validation")
+    manifest["splits"]["validation"][0]["records"] = 1
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     (tmp_path / "validation-00001-of-00002.tfrecord").unlink()
     with pytest.raises(DataError, match="missing"):
-        shard_files(tmp_path, "validation", verify=False)
+        shard_files(tmp_path, "validation")
 
 
 def test_missing_manifest_says_what_to_run(tmp_path):
@@ -78,7 +87,7 @@ def test_shards_are_byte_identical_across_processes(tmp_path):
     code = (
         "import sys, numpy as np\n"
         "from pathlib import Path\n"
-        "from unetseg.tfrecords import Example, serialize, write_shards\n"
+        "from unetseg.preprocess.tfrecords import Example, serialize, write_shards\n"
         "rng = np.random.default_rng(0)\n"
         "examples = [Example(f'id{i}', rng.integers(0, 256, (4, 4, 3), dtype=np.uint8),\n"
         "            (rng.random((4, 4)) > 0.5).astype(np.uint8), (8, 8)) for i in range(3)]\n"

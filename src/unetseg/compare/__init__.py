@@ -1,0 +1,1 @@
+"""Two runs or many: paired differences between revisions, the spread over reseeds."""

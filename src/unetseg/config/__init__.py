@@ -1,0 +1,1 @@
+"""The params: their schema and checks, loading as DVC reads YAML, presets."""

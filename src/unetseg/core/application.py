@@ -1,0 +1,102 @@
+"""How a model meets an image: the seed's resize to one size, or the whole image at a working scale
+covered by tiles.
+
+One description that preprocess follows to shape the data, that the TFRecords' manifest
+and the model file record, and that evaluate, predict and `unetseg predict` follow to
+apply the model: so the model file alone says how to use it, and a model trained one
+way is never applied the other way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from unetseg.core.errors import DataError
+
+RESIZE, PATCHES = "resize", "patches"
+
+
+@dataclass(frozen=True)
+class Application:
+    mode: str  # RESIZE | PATCHES
+    size: tuple[int, int] | None  # RESIZE: every image's size; PATCHES: the patch and tile (None: data only)
+    scale: float = 1.0  # PATCHES: the working scale
+    overlap: float = 0.0  # PATCHES: of neighbouring tiles
+
+    @classmethod
+    def from_params(cls, params) -> Application:
+        """From loaded params (unetseg.config.params.Params; read, not imported: config comes after core)."""
+        if params.patches.enabled:
+            p = params.patches
+            return cls(PATCHES, tuple(p.size), p.scale, p.overlap)
+        return cls(RESIZE, tuple(params.preprocess.image_size))
+
+    @classmethod
+    def for_data(cls, params) -> Application:
+        """What shapes the TFRecords alone: the size, or the working scale (the patch size is drawn
+        at training time and may change without making the data again)."""
+        if params.patches.enabled:
+            return cls(PATCHES, None, params.patches.scale)
+        return cls(RESIZE, tuple(params.preprocess.image_size))
+
+    @property
+    def tiled(self) -> bool:
+        return self.mode == PATCHES
+
+    def working_size(self, original: tuple[int, int], path=None) -> tuple[int, int]:
+        """The (height, width) at which the model sees an image of `original` size."""
+        if not self.tiled:
+            return self.size
+        height, width = (round(n * self.scale) for n in original)
+        if height < 1 or width < 1:
+            raise DataError(
+                f"{path or 'an image'}: {original[1]}x{original[0]} at patches.scale {self.scale} would be "
+                f"{width}x{height} pixels: nothing left; raise patches.scale"
+            )
+        return height, width
+
+    def as_record(self) -> dict:
+        size = None if self.size is None else list(self.size)
+        return {"mode": self.mode, "size": size, "scale": self.scale, "overlap": self.overlap}
+
+    @classmethod
+    def from_record(cls, record: dict) -> Application:
+        size = None if record["size"] is None else tuple(record["size"])
+        return cls(record["mode"], size, record["scale"], record["overlap"])
+
+    def describe(self) -> str:
+        if not self.tiled:
+            height, width = self.size
+            return f"images resized to {height}x{width} (patches.enabled false, preprocess.image_size)"
+        if self.size is None:
+            return f"whole images at patches.scale {self.scale}"
+        height, width = self.size
+        return (f"whole images at patches.scale {self.scale} in tiles of {height}x{width} (patches.size) "
+                f"overlapping by {self.overlap} (patches.overlap)")
+
+
+def _refuse(expected: Application, found: Application, expected_from: str, found_from: str) -> None:
+    raise DataError(
+        f"{expected_from} wants {expected.describe()}, but {found_from} was made with {found.describe()}; "
+        "rerun the stages before this one (dvc repro)"
+    )
+
+
+def model_applied_as(expected: Application, found: Application, expected_from: str, found_from: str) -> Application:
+    """The model's application with the params' overlap, after refusing a model trained one way and
+    applied another (mode, size, scale), naming both settings.
+
+    The overlap is an inference setting: the model file records the one it was trained
+    with, as `unetseg predict`'s default, and the stages may apply it with another.
+    """
+    if replace(expected, overlap=found.overlap) != found:
+        _refuse(expected, found, expected_from, found_from)
+    return expected if found.tiled else found
+
+
+def check_data_application(expected: Application, found: Application, expected_from: str, found_from: str) -> None:
+    """Refuse data shaped otherwise than the params say: the mode, and the size (resize) or the scale
+    (patches; the patch size is drawn at training time and may change)."""
+    shape = (lambda a: (a.mode, a.scale) if a.tiled else (a.mode, a.size))  # noqa: E731
+    if shape(expected) != shape(found):
+        _refuse(expected, found, expected_from, found_from)

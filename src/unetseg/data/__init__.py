@@ -1,0 +1,1 @@
+"""Files to arrays: pairing, checking, splitting, class maps, decoding, masks, resizing, tiles."""

@@ -1,0 +1,1 @@
+"""Scores of the validation split: metrics, baselines, intervals, the evaluation."""

@@ -1,0 +1,167 @@
+"""Writing predictions: a mask and an overlay per image, the seed's montage, a Kaggle RLE file.
+
+Outputs are named after the image file's stem: `masks/<stem>.png` (at the image's
+own size: 0/255 for a binary model; for several classes a palette PNG whose pixel
+values are the class indices and whose palette holds the class colours, so it opens
+as a colour picture and reads back as indices) and `overlays/<stem>.jpg` (with a
+legend of the class colours). Two inputs with the same stem (`a.jpg`
+and `a.png`) would write the same files, so they are refused before anything is
+written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from unetseg.config.params import THRESHOLD, Data, Inference
+from unetseg.core.application import Application, model_applied_as
+from unetseg.core.atomic import atomic_output
+from unetseg.core.errors import DataError
+from unetseg.data.classes import ClassMap, check_same
+from unetseg.data.decoding import IMAGE_SUFFIXES, list_images
+from unetseg.data.masks import read_truth
+from unetseg.data.pairs_table import VALIDATION, read_pairs
+from unetseg.data.resize import resize_truth
+from unetseg.infer.inference import Prediction, predict_paths, to_mask
+from unetseg.infer.pictures import colourize, legend, montage, tint
+from unetseg.infer.rle import rle_encode, write_submission
+from unetseg.train.modelio import load_model, model_application, model_classes
+
+OVERLAY_COLOUR = (255, 40, 40)
+
+
+def check_output_names(paths) -> None:
+    """Refuse inputs whose outputs would overwrite each other (same stem, other extension)."""
+    by_stem = defaultdict(list)
+    for path in paths:
+        by_stem[Path(path).stem].append(Path(path).name)
+    clashes = {stem: names for stem, names in by_stem.items() if len(names) > 1}
+    if clashes:
+        listed = "; ".join(f"{', '.join(names)} -> masks/{stem}.png" for stem, names in sorted(clashes.items()))
+        raise DataError(f"{len(clashes)} output name(s) shared by several inputs, nothing written: {listed}")
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, classes: ClassMap | None = None) -> np.ndarray:
+    """The image with a binary mask tinted red, or each class tinted its colour above a legend."""
+    if classes is None:
+        return tint(image, mask > 0, OVERLAY_COLOUR, 0.45)
+    blended = (0.55 * image + 0.45 * colourize(mask, classes.colours)).round().astype(np.uint8)
+    return np.concatenate([blended, legend(classes.names, classes.colours, image.shape[1])])
+
+
+def mask_picture(mask: np.ndarray, classes: ClassMap | None) -> Image.Image:
+    """A predicted mask as saved: 0/255 greyscale, or a palette PNG of class indices in the class colours."""
+    if classes is None:
+        return Image.fromarray(mask * np.uint8(255))
+    picture = Image.fromarray(mask)
+    picture.putpalette(classes.palette())  # an "L" image becomes "P", its values the palette indices
+    return picture
+
+
+def write_prediction(prediction: Prediction, out_dir: Path, overlays: bool, classes: ClassMap | None = None) -> None:
+    """`masks/<stem>.png` and `overlays/<stem>.jpg`, each written atomically."""
+    stem = prediction.path.stem
+    with atomic_output(out_dir / "masks" / f"{stem}.png") as path:
+        mask_picture(prediction.mask, classes).save(path, format="PNG")
+    if overlays:
+        with atomic_output(out_dir / "overlays" / f"{stem}.jpg") as path:
+            Image.fromarray(overlay(prediction.image, prediction.mask, classes)).save(path, format="JPEG", quality=90)
+
+
+def predict_validation(
+    model_path, pairs_path, out_dir, montage_path, inference: Inference, data: Data, montage_rows: int,
+    classes: ClassMap | None = None, application: Application | None = None,
+) -> int:
+    """Masks and overlays (original size) for the validation images, and the seed's montage.
+
+    `classes` and `application`, from the params, must be those the model was trained with.
+    """
+    check_same(classes, model_classes(model_path), "params.yaml (classes)", str(model_path))
+    model = load_model(model_path)
+    applied = model_application(model_path, model)
+    if application is not None:
+        applied = model_applied_as(application, applied, "params.yaml", str(model_path))
+    pairs = read_pairs(pairs_path)
+    rows = pairs[pairs["split"] == VALIDATION].reset_index(drop=True)
+    check_output_names(rows["image"])
+    panels = []
+    with atomic_output(out_dir) as out:
+        predictions = predict_paths(model, list(rows["image"]), inference, with_images=True,
+                                    max_pixels=data.max_pixels, application=applied)
+        for row, prediction in zip(rows.itertuples(), predictions):
+            if prediction.error is not None:
+                raise prediction.error
+            write_prediction(prediction, out, overlays=True, classes=classes)
+            if len(panels) < montage_rows:
+                truth = read_truth(row.mask, prediction.info.size, data, row.image, classes).mask
+                truth = resize_truth(truth, prediction.small.shape[:2], classes)
+                predicted = to_mask(prediction.probabilities, inference)
+                if classes is not None:
+                    truth, predicted = colourize(truth, classes.colours), colourize(predicted, classes.colours)
+                panels.append((truth, prediction.small, predicted))
+    with atomic_output(montage_path) as out:
+        montage(panels).save(out, format="PNG")
+    return len(rows)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def predict_folder(
+    model_path, input_dir, output_dir, inference: Inference, rle_path=None, keep_going=False, overlays=True,
+    progress=True, overlap: float | None = None,
+) -> list[str]:
+    """Masks (and overlays, and a Kaggle RLE CSV) for every image of a folder; returns the problems.
+
+    Without `keep_going` the first unreadable file stops the run with its error;
+    with it, every unreadable file is skipped and listed. Inputs are never
+    overwritten: the output folder and the CSV must lie outside the input folder.
+    """
+    input_dir, output_dir = Path(input_dir).resolve(), Path(output_dir).resolve()
+    for target, what in ((output_dir, "output folder"), (Path(rle_path).resolve() if rle_path else None, "RLE file")):
+        if target is not None and _inside(target, input_dir):
+            raise DataError(f"{target}: the {what} must lie outside the input folder {input_dir}")
+    if not input_dir.is_dir():
+        raise DataError(f"{input_dir}: input folder not found")
+    paths = list_images(input_dir)
+    if not paths:
+        raise DataError(f"{input_dir}: no images (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})")
+    check_output_names(paths)
+    classes = model_classes(model_path)
+    if classes is not None and inference.threshold != THRESHOLD:
+        raise DataError(f"{model_path}: a model of {classes.num_classes} classes takes each pixel's most probable "
+                        f"class: leave out --threshold (it applies to binary models)")
+    if classes is not None and (rle_path or inference.largest_component):
+        asked = "the RLE file (Kaggle's format) holds" if rle_path else "largest_component keeps a region of"
+        raise DataError(
+            f"{model_path}: a model of {classes.num_classes} classes, but {asked} binary masks only: "
+            f"leave out {'--rle' if rle_path else '--largest-component'}"
+        )
+    model = load_model(model_path)
+    applied = model_application(model_path, model)
+    if overlap is not None:
+        if not applied.tiled:
+            raise DataError(f"{model_path}: --overlap is for models trained on patches; this one takes "
+                            f"{applied.describe()}")
+        applied = replace(applied, overlap=overlap)
+    problems, rows = [], []
+    predictions = predict_paths(model, paths, inference, with_images=overlays, application=applied)
+    for prediction in tqdm(predictions, total=len(paths), unit="image", disable=not progress):
+        if prediction.error is not None:
+            if not keep_going:
+                raise prediction.error
+            problems.append(str(prediction.error))
+            continue
+        write_prediction(prediction, output_dir, overlays, classes)
+        if rle_path:
+            rows.append((prediction.path.name, rle_encode(prediction.mask)))
+    if rle_path:
+        write_submission(rows, rle_path)
+    return problems

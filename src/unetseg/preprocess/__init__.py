@@ -1,0 +1,1 @@
+"""Resized (or working-scale) pairs into TFRecord shards, and reading them back."""
