@@ -24,7 +24,8 @@ def rle_encode(mask: np.ndarray) -> str:
 
 
 def rle_decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
-    """The {0,1} uint8 mask of `shape` (height, width) that `rle` describes."""
+    """The {0,1} uint8 mask of `shape` (height, width) that `rle` describes: the inverse the round-trip
+    test checks `rle_encode` against (the pipeline itself only writes submissions)."""
     flat = np.zeros(shape[0] * shape[1], np.uint8)
     numbers = np.array(rle.split(), dtype=np.int64)
     if numbers.size % 2:
