@@ -8,19 +8,18 @@ Out: --metrics JSON (see unetseg.evaluate.metrics and the README for what each n
 --confusion CSV of pixel counts (true class by predicted class) and its row-normalised PNG beside.
 """
 
-import argparse
 import sys
 
 from unetseg.config.loading import load_params
 from unetseg.core.application import Application
-from unetseg.core.errors import reports_errors
+from unetseg.core.errors import ArgumentParser, reports_errors
 from unetseg.data.classes import ClassMap
 from unetseg.evaluate.evaluation import evaluate_model, write_evaluation
 
 
 @reports_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--tfrecords", required=True)
     parser.add_argument("--model", required=True)

@@ -4,19 +4,18 @@ In: params base.seed, generate.*. Out: --out/train/<object>_<view>.jpg and
 --out/train_masks/<object>_<view>_mask.gif.
 """
 
-import argparse
 import sys
 from dataclasses import asdict
 
 from unetseg.config.loading import load_params
 from unetseg.core.atomic import atomic_output
-from unetseg.core.errors import reports_errors
+from unetseg.core.errors import ArgumentParser, reports_errors
 from unetseg.data.synthetic import generate_sample
 
 
 @reports_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)

@@ -6,19 +6,18 @@ Out: --out folder with masks/<stem>.png (0/255, or class indices in a palette PN
 overlays/<stem>.jpg, named after each image file; --montage PNG, rows of mask | image | prediction at the model's size.
 """
 
-import argparse
 import sys
 
 from unetseg.config.loading import load_params
 from unetseg.core.application import Application
-from unetseg.core.errors import reports_errors
+from unetseg.core.errors import ArgumentParser, reports_errors
 from unetseg.data.classes import ClassMap
 from unetseg.infer.prediction import predict_validation
 
 
 @reports_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--pairs", required=True)
     parser.add_argument("--model", required=True)

@@ -5,13 +5,12 @@ In: params preprocess.*, patches.enabled, patches.scale, data.* (the file rules)
 Out: --out folder of <split>-NNNNN-of-NNNNN.tfrecord shards and manifest.json.
 """
 
-import argparse
 import sys
 
 from unetseg.config.loading import load_params
 from unetseg.core.application import Application
 from unetseg.core.atomic import atomic_output
-from unetseg.core.errors import reports_errors
+from unetseg.core.errors import ArgumentParser, reports_errors
 from unetseg.data.classes import ClassMap
 from unetseg.data.pairs_table import read_pairs
 from unetseg.preprocess.preprocessing import write_tfrecords
@@ -19,7 +18,7 @@ from unetseg.preprocess.preprocessing import write_tfrecords
 
 @reports_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--pairs", required=True)
     parser.add_argument("--out", required=True)

@@ -8,13 +8,12 @@ Any problem (unpaired file, unreadable or unusable file) stops the stage with al
 them listed, and nothing is written.
 """
 
-import argparse
 import json
 import sys
 
 from unetseg.config.loading import load_params
 from unetseg.core.atomic import atomic_output
-from unetseg.core.errors import reports_errors
+from unetseg.core.errors import ArgumentParser, reports_errors
 from unetseg.data.checking import check_data, class_census, raise_problems
 from unetseg.data.classes import ClassMap
 from unetseg.data.splitting import split_pairs, split_summary
@@ -22,7 +21,7 @@ from unetseg.data.splitting import split_pairs, split_summary
 
 @reports_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", required=True)
     parser.add_argument("--summary", required=True)

@@ -8,17 +8,16 @@ With train.strategy multi_worker, every worker runs this script with its own TF_
 the chief alone writes the outputs (see unetseg.train.distribute).
 """
 
-import argparse
 import sys
 
 from unetseg.config.loading import load_params
-from unetseg.core.errors import reports_errors
+from unetseg.core.errors import ArgumentParser, reports_errors
 from unetseg.train.training import train
 
 
 @reports_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--tfrecords", required=True)
     parser.add_argument("--model", required=True)

@@ -333,3 +333,10 @@ def test_palette_masks_with_the_brighter_background_are_a_warning_in_data_json(r
     assert warning.startswith("2 palette mask(s) whose background index") and all(str(p) in warning for p in flipped)
     assert f"warning: {warning}" in capsys.readouterr().err
     assert "warnings" not in json.loads((run / "data.json").read_text())  # the sample's own masks: none
+
+
+@pytest.mark.parametrize("stage", [generate, split, preprocess, train, evaluate, predict], ids=lambda m: m.__name__)
+def test_a_bad_command_line_to_a_stage_is_one_error_line(stage, capsys):
+    assert stage.main(["--no-such-option"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "(see " in lines[0]  # not a usage block

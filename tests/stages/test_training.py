@@ -305,3 +305,10 @@ def test_trimming_the_curves_drops_later_steps_and_a_kill_leaves_them_whole(tmp_
     trim_history(tmp_path / "live", 2)
     assert pd.read_csv(folder / "loss.tsv", sep="\t")["step"].tolist() == [0, 1]
     assert sorted(p.name for p in folder.iterdir()) == ["dice.tsv", "loss.tsv"]
+
+
+def test_a_best_state_of_an_older_backup_or_without_its_weights_is_read_safely(tmp_path):
+    (tmp_path / "best.json").write_text(json.dumps({"epoch": 3, "value": 0.9}))  # before weights were named
+    assert best_state(tmp_path) is None  # and its weights file is not there
+    (tmp_path / "best.weights.h5").write_bytes(b"")
+    assert best_state(tmp_path) == {"epoch": 3, "value": 0.9, "weights": "best.weights.h5"}

@@ -14,8 +14,9 @@ STARTUP = [
     "E0000 00:00:1796128858.033931   17427 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
     "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.",
 ]
-CODE = (
-    "import sys, unetseg; print('before', file=sys.stderr); import tensorflow as tf;"
+CODE = (  # a probe for the package first (as libraries do) must not use the filter up
+    "import importlib.util, sys, unetseg; importlib.util.find_spec('tensorflow');"
+    "print('before', file=sys.stderr); import tensorflow as tf;"
     "print('after', file=sys.stderr); tf.constant(1).numpy(); tf.config.list_physical_devices()"
 )
 
@@ -23,6 +24,7 @@ CODE = (
 def test_only_the_start_up_lines_are_noise():
     assert all(is_noise(line) for line in STARTUP)
     for line in ["E0000 00:00:1796128858.03 17427 op_kernel.cc:1830] OP_REQUIRES failed: out of memory",
+                 "E0000 00:00:1796128858.03 17427 cuda_platform.cc:52] failed call to cuInit: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
                  "error: params.yaml: train.lr: must be > 0", "Traceback (most recent call last):", ""]:
         assert not is_noise(line), line
 

@@ -36,19 +36,19 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def replace(temporary: Path, final: Path) -> None:
-    """Put the complete `temporary` under the name `final`, with no moment at which `final` is missing."""
-    if final.is_dir() and not final.is_symlink() and temporary.is_dir():
-        if not _exchange(temporary, final):
-            aside = final.with_name(f".old-{os.getpid()}-{final.name}")
-            _remove(aside)
-            os.replace(final, aside)
-            os.replace(temporary, final)
-            temporary = aside
-        _remove(temporary)  # the old folder
+    """Put the complete `temporary` under the name `final`, with no moment at which `final` is missing
+    (but for the fallback of the module docstring)."""
+    folder_involved = temporary.is_dir() or (final.is_dir() and not final.is_symlink())
+    if not folder_involved or not (final.exists() or final.is_symlink()):
+        os.replace(temporary, final)  # a file over a file or a link, or nothing there: one rename
         return
-    if final.is_dir() and not final.is_symlink():  # a file where a folder was: rare, not atomic
-        _remove(final)
-    os.replace(temporary, final)
+    if not _exchange(temporary, final):
+        aside = final.with_name(f".old-{os.getpid()}-{final.name}")
+        _remove(aside)
+        os.replace(final, aside)
+        os.replace(temporary, final)
+        temporary = aside
+    _remove(temporary)  # the old output, now under the temporary name
 
 
 @contextmanager

@@ -8,17 +8,19 @@ machine without a GPU. A new user reads the E line as a failure. So, unless the 
 set TensorFlow's own logging variable, unetseg sets it to 2 (warnings and errors of
 TensorFlow's Python side only) and passes the process's stderr through a filter
 while TensorFlow loads and finds its devices: those start-up lines go, every other
-line goes on, as it comes (a crash during the import still shows its last words).
+line goes on, as it comes, through a filter process of its own (so a crash during the
+import still shows its last words). The one error line dropped is cuInit's "UNKNOWN
+ERROR (303)", what a machine without a GPU driver gives; other CUDA failures show.
 """
 
 from __future__ import annotations
 
 import importlib.abc
-import importlib.util
+import importlib.machinery
 import os
 import re
+import subprocess
 import sys
-import threading
 
 LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 OURS = "UNETSEG_TF_LOG_LEVEL"  # the value unetseg set, inherited by the stages DVC starts from a unetseg process
@@ -26,7 +28,7 @@ OURS = "UNETSEG_TF_LOG_LEVEL"  # the value unetseg set, inherited by the stages 
 _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
-    r"|E\d{4} [\d:.]+ +\d+ cuda_\w+\.cc:\d+\] failed call to cuInit"
+    r"|E\d{4} [\d:.]+ +\d+ cuda_\w+\.cc:\d+\] failed call to cuInit: .*UNKNOWN ERROR \(303\)"
     r"|To enable the following instructions: .* rebuild TensorFlow)"
 )
 
@@ -35,30 +37,58 @@ def is_noise(line: str) -> bool:
     return bool(_NOISE.match(line))
 
 
+# The filter runs in a small process of its own: it drains the pipe whatever the importing process
+# does (a native crash, a long C call that holds the GIL), so no line is lost and nothing blocks.
+_FILTER = """import re, sys
+noise = re.compile(sys.argv[1])
+for line in sys.stdin.buffer:
+    if not noise.match(line.decode(errors="replace")):
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+"""
+
+
 class _FilteredStderr:
-    """Points file descriptor 2 at a pipe whose reader drops noise lines and forwards the rest."""
+    """Points file descriptor 2 at a pipe whose reader, a filter process, drops noise lines and forwards
+    the rest to the real stderr; does nothing where there is no usable stderr or Python to run."""
 
     def __enter__(self):
-        sys.stderr.flush()
+        self.saved = self.filter = None
+        try:
+            os.fstat(2)
+        except OSError:
+            return self
+        if not sys.executable:
+            return self
+        if sys.stderr is not None:
+            sys.stderr.flush()
         self.saved = os.dup(2)
         read, write = os.pipe()
+        try:
+            self.filter = subprocess.Popen([sys.executable, "-I", "-c", _FILTER, _NOISE.pattern], stdin=read,
+                                           stdout=self.saved, close_fds=True)
+        except OSError:
+            os.close(write)
+            os.close(read)
+            os.close(self.saved)
+            self.saved = None
+            return self
+        os.close(read)
         os.dup2(write, 2)
         os.close(write)
-        self.reader = threading.Thread(target=self._forward, args=(read,), daemon=True)
-        self.reader.start()
         return self
 
-    def _forward(self, read: int) -> None:
-        with os.fdopen(read, "rb") as pipe:
-            for line in pipe:
-                if not is_noise(line.decode(errors="replace")):
-                    os.write(self.saved, line)
-
     def __exit__(self, *exc_info):
-        sys.stderr.flush()
-        os.dup2(self.saved, 2)  # closes the pipe's last write end: the reader ends
-        self.reader.join(timeout=5)
-        os.close(self.saved)
+        if self.saved is None:
+            return
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        os.dup2(self.saved, 2)  # closes our last write end of the pipe: the filter reads to its end
+        os.close(self.saved)  # the filter holds its own copy
+        try:
+            self.filter.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # a child process still holds the pipe: the filter ends with it
+            pass
 
 
 class _QuietImport(importlib.abc.MetaPathFinder):
@@ -67,24 +97,28 @@ class _QuietImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name != "tensorflow":
             return None
-        sys.meta_path.remove(self)  # one import only; the real finder does the work
-        spec = importlib.util.find_spec(name)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)  # the real finder does the work
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _QuietLoader(spec.loader, self)
         return spec
 
 
 class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
+    def __init__(self, loader, finder):
+        self.loader, self.finder = loader, finder
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
+        if self.finder in sys.meta_path:  # one import only (a mere probe, find_spec, does not use it up)
+            sys.meta_path.remove(self.finder)
         with _FilteredStderr():
             self.loader.exec_module(module)
-            module.config.list_physical_devices()  # where the cuInit line comes from
+            try:
+                module.config.list_physical_devices()  # where the cuInit line comes from
+            except Exception:  # noqa: BLE001 - the devices are listed again, and reported, where they matter
+                pass
 
 
 def quiet_tensorflow_start() -> None:

@@ -93,7 +93,7 @@ def sixteen_bit(image: Image.Image) -> bool:
 def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, with_info: bool = False, reduce_to=None):
     """An image file as an RGB uint8 array (height, width, 3); with `with_info`, also what was read.
 
-    `reduce_to` (height, width) allows a cheaper, smaller decode of at least that size (see `_open`).
+    `reduce_to` (height, width) allows a cheaper, smaller decode of at least that size (see `open_checked`).
     """
     path = Path(path)
     image, info = open_checked(path, "image", max_pixels, reduce_to)

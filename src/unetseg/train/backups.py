@@ -70,9 +70,16 @@ def _mark(folder: Path) -> str | None:
 
 
 def best_state(folder: Path) -> dict | None:
-    """{"epoch", "value", "weights"} of the best epoch kept in a backup folder, or None."""
+    """{"epoch", "value", "weights"} of the best epoch kept in a backup folder, or None (none kept, or
+    its weights file gone).
+
+    A backup of before the weights file was named in the state has it under its old name.
+    """
     state = folder / BEST_STATE
-    return json.loads(state.read_text()) if state.exists() else None
+    if not state.exists():
+        return None
+    best = {"weights": "best.weights.h5"} | json.loads(state.read_text())
+    return best if (folder / best["weights"]).is_file() else None
 
 
 def remove_backup(folder: Path) -> None:
