@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from unetseg.compare.runs import DEFAULT_METRICS, WORKSPACE, CompareError, listed, read_run
+from unetseg.compare.runs import DEFAULT_METRICS, WORKSPACE, CompareError, listed_ids, read_run
 from unetseg.evaluate.intervals import paired_difference
 
 UNCHANGED = 1e-9  # |B - A| below this is no change: the CSV holds 6 decimals, the rest is float noise
@@ -54,8 +54,8 @@ def pair_runs(a: pd.DataFrame, b: pd.DataFrame, metric: str, a_name: str = "A", 
         both = len(set(a["id"]) & set(b["id"]))
         raise CompareError(
             f"the runs scored different validation images: {len(only_a)} only in {a_name}"
-            + (f" ({listed(only_a)})" if only_a else "")
-            + f", {len(only_b)} only in {b_name}" + (f" ({listed(only_b)})" if only_b else "")
+            + (f" ({listed_ids(only_a)})" if only_a else "")
+            + f", {len(only_b)} only in {b_name}" + (f" ({listed_ids(only_b)})" if only_b else "")
             + f", {both} in both; compare runs split alike (same data.*, split.* and base.seed)"
         )
     b = b.set_index("id").loc[a["id"]]
@@ -68,7 +68,7 @@ def pair_runs(a: pd.DataFrame, b: pd.DataFrame, metric: str, a_name: str = "A", 
     for side, name in (("a", a_name), ("b", b_name)):
         bad = paired["id"][~np.isfinite(paired[side])]
         if len(bad):
-            raise CompareError(f"{name}: {len(bad)} image(s) without a numeric {metric}: {listed(set(bad))}")
+            raise CompareError(f"{name}: {len(bad)} image(s) without a numeric {metric}: {listed_ids(set(bad))}")
     paired["group"] = _common_groups(paired["group"].to_numpy(), b["group"].to_numpy())
     paired["difference"] = paired["b"] - paired["a"]
     return paired

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from unetseg.core.errors import UnetsegError
+from unetseg.core.errors import UnetsegError, listed
 
 WORKSPACE = "workspace"
 PER_IMAGE = "eval/per_image.csv"
@@ -20,9 +20,8 @@ class CompareError(UnetsegError):
     """A run that cannot be compared: missing results, unknown revision, other validation images."""
 
 
-def listed(ids) -> str:
-    ids = sorted(ids)
-    return ", ".join(ids[:SHOWN_IDS]) + (f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else "")
+def listed_ids(ids) -> str:
+    return listed(sorted(ids), SHOWN_IDS)
 
 
 class _Revision:
@@ -88,7 +87,7 @@ def read_run(rev: str = WORKSPACE, repo: str | Path = ".", per_image: str = PER_
             raise CompareError(f"{per_image} at {rev!r}: no `id` column (columns: {', '.join(table.columns)})")
         duplicated = set(table["id"][table["id"].duplicated()])
         if duplicated:
-            raise CompareError(f"{per_image} at {rev!r}: repeated id(s): {listed(duplicated)}")
+            raise CompareError(f"{per_image} at {rev!r}: repeated id(s): {listed_ids(duplicated)}")
         if "group" in table.columns:
             return table
         pairs_text = revision.read(pairs)
@@ -103,5 +102,5 @@ def read_run(rev: str = WORKSPACE, repo: str | Path = ".", per_image: str = PER_
     group_of = groups.set_index("id")["group"]
     unknown = set(table["id"]) - set(group_of.index)
     if unknown:
-        raise CompareError(f"{len(unknown)} id(s) of {per_image} at {rev!r} are not in {pairs}: {listed(unknown)}")
+        raise CompareError(f"{len(unknown)} id(s) of {per_image} at {rev!r} are not in {pairs}: {listed_ids(unknown)}")
     return table.assign(group=table["id"].map(group_of).to_numpy())

@@ -13,6 +13,12 @@ class DataError(UnetsegError):
     """An input file or folder that cannot be used."""
 
 
+def listed(items, shown: int = 5) -> str:
+    """The first `shown` items of an error message's list, and how many more there are."""
+    items = [str(i) for i in items]
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
 class UsageError(UnetsegError):
     """A command line that argparse cannot read: a missing argument, an unknown option, a bad value."""
 

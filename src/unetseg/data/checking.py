@@ -18,7 +18,7 @@ import numpy as np
 
 from unetseg.config.params import Data, worker_count
 from unetseg.core.constants import IGNORE
-from unetseg.core.errors import DataError
+from unetseg.core.errors import DataError, listed
 from unetseg.data.classes import ClassMap, pixel_counts
 from unetseg.data.masks import load_pair
 from unetseg.data.pairing import find_pairs
@@ -67,14 +67,11 @@ def check_pairs(pairs, data: Data, workers: int = 0, classes: ClassMap | None = 
     if inverted:
         warning = (f"{len(inverted)} palette mask(s) whose background index (the lower, normally 0) has the "
                    f"brighter colour: if the objects are drawn in the bright colour, the model learns them "
-                   f"inverted: {_listed(inverted)}")
+                   f"inverted: {listed(inverted)}")
         summary["warnings"] = [warning]
         print(f"warning: {warning}", file=sys.stderr)
     return DataCheck(list(pairs), summary, problems, class_pixels)
 
-
-def _listed(paths: list[str], shown: int = 5) -> str:
-    return ", ".join(paths[:shown]) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 def _counts(infos, key) -> dict:

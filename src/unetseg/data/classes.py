@@ -21,7 +21,7 @@ import numpy as np
 from unetseg.config.checks import ParamsError
 from unetseg.config.class_values import Classes
 from unetseg.core.constants import IGNORE
-from unetseg.core.errors import DataError
+from unetseg.core.errors import DataError, listed
 
 SHOWN_VALUES = 8  # unknown values listed in an error
 
@@ -91,11 +91,10 @@ class ClassMap:
         codes = np.array([lookup.get(int(v), -1) for v in found], dtype=np.int16)
         unknown = codes < 0
         if unknown.any():
-            listed = sorted(zip(counts[unknown], found[unknown]), reverse=True)
-            described = ", ".join(f"{self._show(int(v))} ({int(n):,} pixels)" for n, v in listed[:SHOWN_VALUES])
-            more = f" and {len(listed) - SHOWN_VALUES} more" if len(listed) > SHOWN_VALUES else ""
+            by_count = sorted(zip(counts[unknown], found[unknown]), reverse=True)
+            described = listed((f"{self._show(int(v))} ({int(n):,} pixels)" for n, v in by_count), SHOWN_VALUES)
             raise DataError(
-                f"{path}: mask value(s) {described}{more} are neither a class nor ignored "
+                f"{path}: mask value(s) {described} are neither a class nor ignored "
                 f"(classes.values, classes.ignore; masks read as {self.masks})"
             )
         return codes[inverse].reshape(packed.shape).astype(np.uint8)

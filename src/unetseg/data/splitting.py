@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
-from unetseg.core.errors import DataError
+from unetseg.core.errors import DataError, listed
 from unetseg.data.pairs_table import TRAIN, VALIDATION
 
 
@@ -25,7 +25,7 @@ def group_ids(ids: list[str], group_pattern: str) -> list[str]:
         else:
             groups.append(match.group(1))
     if unmatched:
-        shown = ", ".join(unmatched[:10]) + (f" and {len(unmatched) - 10} more" if len(unmatched) > 10 else "")
+        shown = listed(unmatched, 10)
         raise DataError(
             f"split.group_pattern {group_pattern!r} finds no group in {len(unmatched)} id(s): {shown}"
         )
