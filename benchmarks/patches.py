@@ -11,8 +11,11 @@ ceiling of the resize mode (a perfect mask at SIZE x SIZE, blown back up as pred
     python benchmarks/patches.py carvana [--epochs 20] [--size 128]
     python benchmarks/patches.py isbi --modes patches -S train.steps_per_epoch=16 --epochs 30
     python benchmarks/patches.py stanford --modes resize -S preprocess.image_size=[192,256]
+    python benchmarks/patches.py carvana --modes resize -E inference.tta_flip=true
 
 `-S key=value` changes params.yaml as `dvc exp run -S` does (after the setup's own values).
+`-E key=value[,key=value]` evaluates the same trained model once more with these changes (an
+inference setting, say): a paired comparison, free of training noise; repeat it for more variants.
 """
 
 from __future__ import annotations
@@ -75,7 +78,15 @@ def params_for(setup: str, mode: str, size: int, epochs: int, overrides=()) -> d
     return params
 
 
-def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path, overrides=()) -> dict:
+def evaluate_args(work: Path, name: str = "evaluate") -> list[str]:
+    return ["--tfrecords", f"{work}/tfrecords", "--model", f"{work}/model.keras", "--pairs", f"{work}/pairs.csv",
+            "--metrics", f"{work}/{name}.json", "--per-image", f"{work}/{name}_per_image.csv",
+            "--plots", f"{work}/{name}_plots", "--gallery", f"{work}/{name}_gallery.png",
+            "--confusion", f"{work}/{name}_confusion.csv"]
+
+
+def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path, overrides=(), variants=()) -> dict:
+    """The run's metrics, with those of each variant (a list of -E assignments) under "variants"."""
     work.mkdir(parents=True)
     params = work / "params.yaml"
     params.write_text(yaml.safe_dump(params_for(setup, mode, size, epochs, overrides), sort_keys=False))
@@ -85,9 +96,7 @@ def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path, override
         ("preprocess", ["--pairs", f"{work}/pairs.csv", "--out", f"{work}/tfrecords"]),
         ("train", ["--tfrecords", f"{work}/tfrecords", "--model", f"{work}/model.keras", "--live", f"{work}/live",
                    "--backup", f"{work}/backup"]),
-        ("evaluate", ["--tfrecords", f"{work}/tfrecords", "--model", f"{work}/model.keras", "--pairs",
-                      f"{work}/pairs.csv", "--metrics", f"{work}/evaluate.json", "--per-image", f"{work}/per_image.csv",
-                      "--plots", f"{work}/plots", "--gallery", f"{work}/gallery.png", "--confusion", f"{work}/c.csv"]),
+        ("evaluate", evaluate_args(work)),
     ]
     start, seconds = time.perf_counter(), {}
     for stage, args in steps:
@@ -104,7 +113,27 @@ def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path, override
     split = [(float(m[1]), float(m[2])) for m in split if m][1:]  # the first epoch also traces the graphs
     if split:
         metrics["validation_share"] = sum(v for _, v in split) / sum(t + v for t, v in split)
+    metrics["variants"] = {}
+    for i, variant in enumerate(variants):
+        changed = work / f"variant{i}.yaml"
+        changed.write_text(yaml.safe_dump(params_for(setup, mode, size, epochs, [*overrides, *variant.split(",")]),
+                                          sort_keys=False))
+        with open(work / f"variant{i}.log", "w") as log:
+            subprocess.run([sys.executable, str(ROOT / "stages" / "evaluate.py"), "--params", str(changed),
+                            *evaluate_args(work, f"variant{i}")], check=True, stdout=log, stderr=subprocess.STDOUT)
+        metrics["variants"][variant] = json.loads((work / f"variant{i}.json").read_text())
     return metrics
+
+
+def shown(setup: str, m: dict) -> str:
+    if setup == "stanford":
+        return (f"mean IoU {m['mean_iou']:.4f}, pixel accuracy {m['pixel_accuracy']:.4f} "
+                f"(original resolution {m['original_mean_iou']:.4f}, {m['original_pixel_accuracy']:.4f})")
+    if setup == "isbi":
+        return (f"membrane dice per image {m['original_class_image_dice']['membrane']:.4f}, "
+                f"pooled {m['original_class_dice']['membrane']:.4f}, mean IoU {m['original_mean_iou']:.4f}")
+    return (f"dice {m['original_dice']:.4f} [{m.get('original_dice_ci_low', float('nan')):.4f}, "
+            f"{m.get('original_dice_ci_high', float('nan')):.4f}]")
 
 
 def resize_ceiling(size: int) -> float:
@@ -136,26 +165,20 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--modes", nargs="+", choices=["resize", "patches"], default=["resize", "patches"])
     parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("-E", dest="variants", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]")
     args = parser.parse_args()
     epochs = args.epochs or {"isbi": 100, "carvana": 20, "stanford": 18}[args.setup]
     cpu = next((line.partition(":")[2].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"{args.setup}: {epochs} epochs, {args.size}x{args.size} per image per epoch in both modes; CPU {cpu}")
     with tempfile.TemporaryDirectory() as tmp:
         for mode in args.modes:
-            m = run_mode(args.setup, mode, args.size, epochs, Path(tmp) / mode, args.overrides)
-            if args.setup == "stanford":
-                shown = (f"mean IoU {m['mean_iou']:.4f}, pixel accuracy {m['pixel_accuracy']:.4f} "
-                         f"(original resolution {m['original_mean_iou']:.4f}, {m['original_pixel_accuracy']:.4f})")
-            elif args.setup == "isbi":
-                shown = (f"membrane dice per image {m['original_class_image_dice']['membrane']:.4f}, "
-                         f"pooled {m['original_class_dice']['membrane']:.4f}, mean IoU {m['original_mean_iou']:.4f}")
-            else:
-                shown = f"dice {m['original_dice']:.4f} [{m.get('original_dice_ci_low', float('nan')):.4f}, " \
-                        f"{m.get('original_dice_ci_high', float('nan')):.4f}]"
+            m = run_mode(args.setup, mode, args.size, epochs, Path(tmp) / mode, args.overrides, args.variants)
             stages = ", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items())
             if "validation_share" in m:
                 stages += f"; validation {m['validation_share']:.0%} of each epoch after the first"
-            print(f"{mode:8} original resolution: {shown}; {m['seconds']:.0f} s ({stages})", flush=True)
+            print(f"{mode:8} original resolution: {shown(args.setup, m)}; {m['seconds']:.0f} s ({stages})", flush=True)
+            for variant, v in m["variants"].items():
+                print(f"{'':8} the same model, {variant}: {shown(args.setup, v)}", flush=True)
     if args.setup == "isbi":
         print(f"resize-mode ceiling (perfect masks at {args.size}x{args.size}, blown back up): "
               f"membrane dice {resize_ceiling(args.size):.4f}")

@@ -48,12 +48,13 @@ from pathlib import Path
 from unetseg.data.pairing import pair_images_with_masks
 from unetseg.config.params import Data
 from unetseg.preprocess.preprocessing import write_tfrecords
+from unetseg.core.application import RESIZE, Application
 from unetseg.data.splitting import split_pairs
 images, masks, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 data = Data(images, masks, "{stem}_mask.gif", "", 100_000_000, 0.05, False)
 start = time.perf_counter()
 pairs = split_pairs(pair_images_with_masks(images, masks, data.mask_pattern), 0.2, 0, r"^([^_]+)_")
-n = sum(write_tfrecords(pairs, out, (128, 128), 4, data, workers=0).values())
+n = sum(write_tfrecords(pairs, out, Application(RESIZE, (128, 128)), 4, data, workers=0).values())
 print(n, time.perf_counter() - start)
 """
 

@@ -79,6 +79,7 @@ def rng():
 def tiny_tfrecords(tmp_path_factory, sample_dir) -> Path:
     """TFRecords of the tiny sample at 32x32, split by object."""
     from unetseg.config.loading import params_from_dict
+    from unetseg.core.application import RESIZE, Application
     from unetseg.data.pairing import pair_images_with_masks
     from unetseg.data.splitting import split_pairs
     from unetseg.preprocess.preprocessing import write_tfrecords
@@ -86,7 +87,7 @@ def tiny_tfrecords(tmp_path_factory, sample_dir) -> Path:
     pairs = pair_images_with_masks(sample_dir / "train", sample_dir / "train_masks", "{stem}_mask.gif")
     table = split_pairs(pairs, 0.25, seed=0, group_pattern=r"^([^_]+)_")
     out = tmp_path_factory.mktemp("tfrecords") / "tfrecords"
-    write_tfrecords(table, out, (32, 32), num_shards=2, data=params_from_dict(tiny_params()).data)
+    write_tfrecords(table, out, Application(RESIZE, (32, 32)), num_shards=2, data=params_from_dict(tiny_params()).data)
     return out
 
 

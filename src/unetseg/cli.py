@@ -8,7 +8,7 @@ import sys
 
 from unetseg.compare.command import add_compare_parser
 from unetseg.compare.spread import add_spread_parser
-from unetseg.config.checks import argument
+from unetseg.config.checks import argument, default
 from unetseg.config.params import THRESHOLD, Base, Data, Inference, Patches
 from unetseg.core.errors import ArgumentParser, reports_errors
 
@@ -71,13 +71,25 @@ def _check_data(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from unetseg.export.formats import export_model
+
+    path = export_model(args.model, args.out, args.format, args.threshold, args.tta_flip, args.overlap)
+    print(f"{path}: {args.format}; {args.out}/export.json says what it holds")
+    return 0
+
+
 def _predict(args) -> int:
     from unetseg.infer.prediction import predict_folder
+
+    runtime = None
+    if args.runtime == "onnx":
+        from unetseg.export.runtime import OnnxNetwork as runtime
 
     inference = Inference(args.threshold, args.tta_flip, args.largest_component)  # checked as params are
     problems = predict_folder(
         args.model, args.input_dir, args.output_dir, inference, rle_path=args.rle,
-        keep_going=args.keep_going, overlays=not args.no_overlays, overlap=args.overlap,
+        keep_going=args.keep_going, overlays=not args.no_overlays, overlap=args.overlap, runtime=runtime,
     )
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -100,12 +112,15 @@ def main(argv=None) -> int:
     )
     check.add_argument("images_dir")
     check.add_argument("masks_dir")
-    check.add_argument("--mask-pattern", default="{stem}_mask.gif", help="mask name for image <stem>.<ext>")
-    check.add_argument("--id-pattern", default="", help="regex whose first group is {id} in the mask pattern")
-    check.add_argument("--max-pixels", type=argument(Data, "max_pixels"), default=100_000_000)
-    check.add_argument("--max-nonbinary-fraction", type=argument(Data, "max_nonbinary_fraction"), default=0.05)
+    check.add_argument("--mask-pattern", default=default(Data, "mask_pattern"), help="mask name for image <stem>.<ext>")
+    check.add_argument("--id-pattern", default=default(Data, "id_pattern"),
+                       help="regex whose first group is {id} in the mask pattern")
+    check.add_argument("--max-pixels", type=argument(Data, "max_pixels"), default=default(Data, "max_pixels"))
+    check.add_argument("--max-nonbinary-fraction", type=argument(Data, "max_nonbinary_fraction"),
+                       default=default(Data, "max_nonbinary_fraction"))
     check.add_argument("--resize-masks", action="store_true", help="resize masks of another size (nearest)")
-    check.add_argument("--workers", type=argument(Base, "workers"), default=0, help="decoding processes; 0: one per core")
+    check.add_argument("--workers", type=argument(Base, "workers"), default=default(Base, "workers"),
+                       help="decoding processes; 0: one per core")
     check.add_argument("--summary", metavar="JSON", help="also write the summary to this file")
     check.add_argument("--classes-from", metavar="PARAMS",
                        help="read masks by the class map (classes.*) of this params file")
@@ -130,7 +145,25 @@ def main(argv=None) -> int:
     predict.add_argument("--no-overlays", action="store_true")
     predict.add_argument("--overlap", type=argument(Patches, "overlap"),
                          help="tiles' overlap for a model trained on patches (default: the model file's)")
+    predict.add_argument("--runtime", choices=["keras", "onnx"], default="keras",
+                         help="run the network with Keras (default) or onnxruntime (the [export] extra)")
     predict.set_defaults(run=_predict)
+    export = commands.add_parser(
+        "export", help="a model file to a SavedModel, ONNX or TFLite file that maps images to masks",
+        description="Write the new folder OUT: the exported file and export.json (what it holds, and what "
+        "it leaves to its caller). A model trained on resized images exports whole: uint8 RGB images of "
+        "any size in, masks at their size out, by predict's rules. A model trained on patches exports "
+        "its tile network; export.json says how to cover an image (README \"Export\").",
+    )
+    export.add_argument("model", help="a .keras file written by the train stage")
+    export.add_argument("out", help="a new folder")
+    export.add_argument("--format", required=True, choices=["savedmodel", "onnx", "tflite"])
+    export.add_argument("--threshold", type=argument(Inference, "threshold"), default=THRESHOLD,
+                        help=f"foreground above this probability (binary models; default {THRESHOLD})")
+    export.add_argument("--tta-flip", action="store_true", help="average with the mirror image's prediction")
+    export.add_argument("--overlap", type=argument(Patches, "overlap"),
+                        help="tiles' overlap for a model trained on patches (default: the model file's)")
+    export.set_defaults(run=_export)
     classes = commands.add_parser(
         "classes", help="set classes.* in params.yaml from a dataset's class table (CSV)",
         description="Read a class table, value,name (label maps, e.g. Stanford Background's classes.csv) or "

@@ -30,6 +30,11 @@ def test_repro_reruns_only_what_a_change_touches(tmp_path):
     assert stages_run(sh(repo, "dvc", "repro")) == ["train", "evaluate", "predict"]
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "two epochs")
+    # the model registry (dvc.yaml artifacts): a version registered as GTO does (an annotated tag
+    # unet@v...), fetched by its name
+    sh(repo, "git", "tag", "-a", "unet@v0.1.0", "-m", "Registering artifact unet version v0.1.0")
+    sh(tmp_path, "dvc", "artifacts", "get", str(repo), "unet", "--rev", "v0.1.0", "-o", str(tmp_path / "got.keras"))
+    assert (tmp_path / "got.keras").read_bytes() == (repo / "models" / "model.keras").read_bytes()
 
     # Compare the two commits: metrics, params and plots.
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--all", "--json"))

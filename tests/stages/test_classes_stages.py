@@ -13,6 +13,7 @@ from test_stages import _declared, evaluate, predict, run_stages
 from conftest import CLASSES, ROOT, classes_params, make_classes_sample, write_yaml
 from unetseg.config.loading import params_from_dict
 from unetseg.config.params import Inference
+from unetseg.core.application import RESIZE, Application
 from unetseg.core.constants import IGNORE
 from unetseg.data.classes import ClassMap
 from unetseg.data.masks import read_labels
@@ -86,7 +87,7 @@ def _labels_by_scikit_learn(run):
     pairs = pd.read_csv(run / "pairs.csv", dtype=str)
     truths, predictions = [], []
     for row in pairs[pairs.split == "validation"].itertuples():
-        small, info = model_input(row.image, (32, 32))
+        small, info = model_input(row.image, Application(RESIZE, (32, 32)))
         p = model.predict_on_batch(small.astype("float32")[None] / 255.0)[0]
         truth = read_labels(row.mask, classes).mask
         predicted = mask_at(p, info.size, Inference(0.5, False, False))

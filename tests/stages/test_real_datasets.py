@@ -6,6 +6,7 @@ from PIL import Image
 from conftest import shared_dataset, tiny_params
 from unetseg.cli import main as unetseg
 from unetseg.config.loading import params_from_dict
+from unetseg.core.application import RESIZE, Application
 from unetseg.data.checking import check_data
 from unetseg.infer.rle import rle_decode
 from unetseg.preprocess.preprocessing import load_example
@@ -37,7 +38,7 @@ def test_carvana_full_resolution(tmp_path):
     check = check_data(root / "train", root / "train_masks", _data())
     pairs, summary, problems = check.pairs, check.summary, check.problems
     assert problems == [] and summary["images"]["sizes"] == {"1918x1280": 1}
-    example = load_example(pairs[0].id, pairs[0].image, pairs[0].mask, (128, 128), _data())
+    example = load_example(pairs[0].id, pairs[0].image, pairs[0].mask, Application(RESIZE, (128, 128)), _data())
     assert example.original_size == (1280, 1918) and example.mask.shape == (128, 128)
     assert 0.05 < example.mask.mean() < 0.6
 
@@ -72,5 +73,5 @@ def test_reduced_scale_jpeg_decode_is_within_tolerance():
     mad = np.abs(ours - reference).mean()
     psnr = 10 * np.log10(255**2 / ((ours - reference) ** 2).mean())
     assert mad < 1.5 and psnr > 35, (mad, psnr)
-    example = load_example("x", image_path, mask_path, (128, 128), _data())
+    example = load_example("x", image_path, mask_path, Application(RESIZE, (128, 128)), _data())
     assert np.array_equal(example.mask, resize_mask(read_mask(mask_path).mask, (128, 128)))

@@ -184,6 +184,7 @@ def _original_dice_by_scikit_learn(run, resize_masks=False):
     from sklearn.metrics import f1_score
 
     from unetseg.config.params import Inference
+    from unetseg.core.application import RESIZE, Application
     from unetseg.data.masks import read_mask
     from unetseg.data.resize import model_input, resize_mask_nearest
     from unetseg.infer.inference import mask_at
@@ -192,7 +193,7 @@ def _original_dice_by_scikit_learn(run, resize_masks=False):
     pairs = pd.read_csv(run / "pairs.csv", dtype=str)
     scores = []
     for row in pairs[pairs.split == "validation"].itertuples():
-        small, info = model_input(row.image, (32, 32))
+        small, info = model_input(row.image, Application(RESIZE, (32, 32)))
         p = model.predict_on_batch(small.astype("float32")[None] / 255.0)[0, ..., 0]
         truth = read_mask(row.mask).mask
         if resize_masks:

@@ -293,6 +293,7 @@ def test_reduced_jpeg_decode_keeps_full_size_and_orientation(tmp_path, rng):
     """A quarter-turned JPEG decoded at reduced scale: still turned, still reports its full size."""
     from conftest import tiny_params
     from unetseg.config.loading import params_from_dict
+    from unetseg.core.application import RESIZE, Application
     from unetseg.data.masks import read_truth
     from unetseg.data.resize import model_input
 
@@ -306,7 +307,7 @@ def test_reduced_jpeg_decode_keeps_full_size_and_orientation(tmp_path, rng):
     assert image.shape[0] >= 64 and image.shape[1] >= 32 and image.shape[0] < 512
     assert image[: image.shape[0] // 8].mean() > 200  # the band is now at the top
     mask = _save(tmp_path, "turned_mask.png", np.zeros((512, 256), np.uint8))
-    small, info = model_input(path, (64, 32))
+    small, info = model_input(path, Application(RESIZE, (64, 32)))
     assert small.shape == (64, 32, 3) and info.size == (512, 256)
     assert read_truth(mask, info.size, params_from_dict(tiny_params()).data, path).mask.shape == (512, 256)
 

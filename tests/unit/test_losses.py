@@ -62,6 +62,19 @@ def test_every_loss_name_gives_its_definition_in_both_binary_modes(rng, name, ig
     assert float(np.mean(np.asarray(loss(y_true, y_pred)))) == pytest.approx(expected, rel=1e-4)
 
 
+def test_binary_crossentropy_is_one_function_in_both_modes(rng):
+    """Patches and resize mode take Keras' cross-entropy, which reads a sigmoid's logits: a confidently
+    wrong pixel (logit 30 against truth 0) costs 30 in both, not the -log(1e-7) = 16.1 of clipping."""
+    y_true = (rng.random((2, 8, 8, 1)) > 0.5).astype("float32")
+    logits = rng.normal(0, 12, (2, 8, 8, 1)).astype("float32")
+    logits[0, 0, 0, 0], y_true[0, 0, 0, 0] = 30.0, 0.0
+    y_pred = keras.activations.sigmoid(keras.ops.convert_to_tensor(logits))
+    resize = float(np.mean(np.asarray(keras.losses.get(get_loss("crossentropy"))(y_true, y_pred))))
+    patches = float(np.mean(np.asarray(get_loss("crossentropy", ignoring=True)(y_true, y_pred))))
+    exact = np.mean(np.maximum(logits, 0) - logits * y_true + np.log1p(np.exp(-np.abs(logits))))
+    assert resize == pytest.approx(exact, rel=1e-5) and patches == pytest.approx(exact, rel=1e-5)
+
+
 def _class_batch(rng, k=4):
     labels = rng.integers(0, k, (2, 8, 8)).astype("float32")
     labels[0, :2] = IGNORE

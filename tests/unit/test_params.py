@@ -184,3 +184,19 @@ def test_unknown_preset_is_refused(tmp_path):
     with pytest.raises(ParamsError, match="unknown preset 'fast'"):
         apply_preset(path, "fast")
     assert path.read_text() == before
+
+
+def test_the_command_line_defaults_are_the_shipped_params():
+    """`unetseg check-data` takes its defaults from the schema (one home); the shipped params.yaml
+    starts from the same values, so a user's first check and first run agree."""
+    import dataclasses
+
+    from unetseg.config.checks import default
+    from unetseg.config.params import Base, Data
+
+    shipped = real_params()
+    defaulted = [(cls, f.name) for cls in (Base, Data) for f in dataclasses.fields(cls)
+                 if f.default is not dataclasses.MISSING]
+    assert len(defaulted) == 6
+    for cls, name in defaulted:
+        assert default(cls, name) == shipped[cls.SECTION][name], f"{cls.SECTION}.{name}"

@@ -8,6 +8,7 @@ from PIL import Image
 from conftest import tiny_params
 from unetseg.config.loading import params_from_dict
 from unetseg.config.params import Inference
+from unetseg.core.application import RESIZE, Application
 from unetseg.data.decoding import read_image
 from unetseg.data.pairing import pair_images_with_masks
 from unetseg.data.resize import resize_image
@@ -27,7 +28,7 @@ def test_parallel_workers_write_the_same_shards_as_one(sample_dir, tmp_path):
     manifests = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
-        counts = write_tfrecords(pairs, out, (32, 32), 2, data, workers=workers)
+        counts = write_tfrecords(pairs, out, Application(RESIZE, (32, 32)), 2, data, workers=workers)
         assert counts == {"train": 9, "validation": 3}
         manifests.append(json.loads((out / "manifest.json").read_text()))
     assert manifests[0] == manifests[1]  # same records, same order, same bytes (sha256)
@@ -42,7 +43,7 @@ def test_predict_serves_the_model_the_pixels_it_was_trained_on(sample_dir, tmp_p
     pairs = pd.DataFrame({"id": ["big"] * 2, "image": [str(tmp_path / "big.jpg")] * 2,
                           "mask": [str(tmp_path / "big_mask.png")] * 2, "group": ["a", "b"],
                           "split": ["train", "validation"]})
-    write_tfrecords(pairs, tmp_path / "records", (32, 32), 1, params_from_dict(tiny_params()).data)
+    write_tfrecords(pairs, tmp_path / "records", Application(RESIZE, (32, 32)), 1, params_from_dict(tiny_params()).data)
     record = next(iter(tf.data.TFRecordDataset(shard_files(tmp_path / "records", "validation"))))
     stored = parse_example(record)[0].numpy()
     model = build_unet((32, 32, 3), filters=2, num_layers=2)

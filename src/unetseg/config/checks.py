@@ -16,8 +16,14 @@ class ParamsError(UnetsegError, ValueError):
     """A params file that cannot be used, with the key and what is allowed."""
 
 
-def bounds(**bounds):
-    return field(metadata=bounds)
+def bounds(default=dataclasses.MISSING, **bounds):
+    return field(default=default, metadata=bounds)
+
+
+def default(cls, name: str):
+    """A section's default for key `name`: the command line's, where a command takes the key as an option."""
+    (found,) = [f.default for f in dataclasses.fields(cls) if f.name == name]
+    return found
 
 
 class Section:

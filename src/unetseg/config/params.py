@@ -25,7 +25,7 @@ class Base(Section):
     SECTION = "base"
     seed: int = bounds(ge=0)
     deterministic: bool  # bit-identical reruns on CPU (TensorFlow op determinism)
-    workers: int = bounds(ge=0)  # processes that decode files; 0: one per CPU core
+    workers: int = bounds(ge=0, default=0)  # processes that decode files; 0: one per CPU core (the CLI default)
 
 
 def worker_count(workers: int) -> int:
@@ -55,11 +55,12 @@ class Data(Section):
     SECTION = "data"
     images_dir: str
     masks_dir: str
-    mask_pattern: str
-    id_pattern: str
-    max_pixels: int = bounds(ge=1)
-    max_nonbinary_fraction: float = bounds(ge=0, le=1)
-    resize_masks: bool
+    # defaults: `unetseg check-data`'s, when not told (params.yaml names every key)
+    mask_pattern: str = "{stem}_mask.gif"
+    id_pattern: str = ""
+    max_pixels: int = bounds(ge=1, default=100_000_000)
+    max_nonbinary_fraction: float = bounds(ge=0, le=1, default=0.05)
+    resize_masks: bool = False
 
     def check(self):
         key = self.key("mask_pattern")

@@ -62,18 +62,16 @@ def resize_probabilities(values: np.ndarray, size: tuple[int, int]) -> np.ndarra
     return np.asarray(Image.fromarray(values.astype(np.float32)).resize((width, height), Image.BILINEAR))
 
 
-def model_input(path: str | Path, size, max_pixels: int = DEFAULT_MAX_PIXELS):
+def model_input(path: str | Path, application: Application, max_pixels: int = DEFAULT_MAX_PIXELS):
     """(image, info): a file as the model sees it, RGB uint8, and what was read.
 
-    `size` is a (height, width), or an `Application`: its size, or its working scale
-    of the image's own size (tiles). The one rule for training (preprocess) and use
+    The application says at what size: its own (resize), or its working scale of the
+    image's own size (tiles). The one rule for training (preprocess) and use
     (evaluate, predict, the CLI): a large JPEG is decoded at reduced scale, then
     resized, so the model is never served pixels other than those it was trained on.
     """
-    if isinstance(size, Application):
-        if size.tiled:
-            image, info = read_image(path, max_pixels, with_info=True)
-            return resize_image(image, size.working_size(info.size, path)), info
-        size = size.size
-    image, info = read_image(path, max_pixels, with_info=True, reduce_to=size)
-    return resize_image(image, size), info
+    if application.tiled:
+        image, info = read_image(path, max_pixels, with_info=True)
+        return resize_image(image, application.working_size(info.size, path)), info
+    image, info = read_image(path, max_pixels, with_info=True, reduce_to=application.size)
+    return resize_image(image, application.size), info

@@ -116,13 +116,15 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def predict_folder(
     model_path, input_dir, output_dir, inference: Inference, rle_path=None, keep_going=False, overlays=True,
-    progress=True, overlap: float | None = None,
+    progress=True, overlap: float | None = None, runtime=None,
 ) -> list[str]:
     """Masks (and overlays, and a Kaggle RLE CSV) for every image of a folder; returns the problems.
 
     Without `keep_going` the first unreadable file stops the run with its error;
     with it, every unreadable file is skipped and listed. Inputs are never
     overwritten: the output folder and the CSV must lie outside the input folder.
+    `runtime` (unetseg.export.runtime.OnnxNetwork, say) wraps the loaded network to run it
+    elsewhere, every other step alike.
     """
     input_dir, output_dir = Path(input_dir).resolve(), Path(output_dir).resolve()
     for target, what in ((output_dir, "output folder"), (Path(rle_path).resolve() if rle_path else None, "RLE file")):
@@ -151,6 +153,8 @@ def predict_folder(
             raise DataError(f"{model_path}: --overlap is for models trained on patches; this one takes "
                             f"{applied.describe()}")
         applied = replace(applied, overlap=overlap)
+    if runtime is not None:
+        model = runtime(model)
     problems, rows = [], []
     predictions = predict_paths(model, paths, inference, with_images=overlays, application=applied)
     for prediction in tqdm(predictions, total=len(paths), unit="image", disable=not progress):

@@ -12,7 +12,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from unetseg.config.params import Data, worker_count
-from unetseg.core.application import RESIZE, Application
+from unetseg.core.application import Application
 from unetseg.data.classes import ClassMap
 from unetseg.data.masks import read_truth
 from unetseg.data.resize import model_input, resize_truth
@@ -20,11 +20,11 @@ from unetseg.preprocess.tfrecords import Example, serialize, write_manifest, wri
 
 
 def load_example(
-    id_: str, image_path: str, mask_path: str, size, data: Data, classes: ClassMap | None = None
+    id_: str, image_path: str, mask_path: str, application: Application, data: Data, classes: ClassMap | None = None
 ) -> Example:
-    """One pair as the model sees it (`model_input`; `size` as it takes it) with its mask (`read_truth`)
-    at the same size (`resize_truth`)."""
-    image, info = model_input(image_path, size, data.max_pixels)
+    """One pair as the model sees it (`model_input`) with its mask (`read_truth`) at the same size
+    (`resize_truth`)."""
+    image, info = model_input(image_path, application, data.max_pixels)
     truth = read_truth(mask_path, info.size, data, image_path, classes)
     return Example(id_, image, resize_truth(truth.mask, image.shape[:2], classes), info.size)
 
@@ -36,7 +36,7 @@ def _record_job(job) -> tuple[bytes, tuple[int, int]]:
 
 
 def write_tfrecords(
-    pairs: pd.DataFrame, out_dir: Path, size, num_shards: int, data: Data, workers: int = 1,
+    pairs: pd.DataFrame, out_dir: Path, application: Application, num_shards: int, data: Data, workers: int = 1,
     progress: bool = False, classes: ClassMap | None = None,
 ) -> dict:
     """Write every split of `pairs` as shards in `out_dir` with its manifest; return counts.
@@ -45,7 +45,6 @@ def write_tfrecords(
     order, into the shards: memory holds a few examples, not the dataset.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    application = size if isinstance(size, Application) else Application(RESIZE, tuple(size))
     shards, counts, sizes = {}, {}, {}
 
     def sizes_noted(results, split):

@@ -161,10 +161,11 @@ class IgnoringBinaryLosses(_MaskedLosses):
         return ops.cast(y_true, y_pred.dtype) * valid, valid
 
     def crossentropy(self, y_true, y_pred):
+        """Keras' binary cross-entropy per pixel, as resize mode's: from the sigmoid's logits where the
+        prediction carries them (a model's output does), so a saturated pixel costs what it should."""
         truth, valid = self._labelled(y_true, y_pred)
-        p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
-        pixel = -(truth * ops.log(p) + (1.0 - truth) * ops.log(1.0 - p))
-        return ops.sum(pixel * valid) / ops.maximum(ops.sum(valid), 1.0)
+        pixel = keras.losses.binary_crossentropy(truth, y_pred)  # (B, H, W): the mean over the one channel
+        return ops.sum(pixel * valid[..., 0]) / ops.maximum(ops.sum(valid), 1.0)
 
     def dice(self, y_true, y_pred, smooth: float = 1.0):
         truth, valid = self._labelled(y_true, y_pred)

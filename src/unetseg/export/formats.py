@@ -1,0 +1,172 @@
+"""`unetseg export`: a model file to a SavedModel, ONNX or TFLite file that maps images to masks.
+
+A model trained on resized images exports whole: uint8 RGB images (N, H, W, 3) of any
+size in, their masks (N, H, W) uint8 out, by the rules of `unetseg predict` (shrink,
+scale to [0, 1], network, optional mirror average, bilinear back to the image's size,
+threshold to 0/255 or the most probable class; unetseg.export.graph). A model trained
+on patches exports its tile network (uint8 tiles in, probabilities out): the sliding
+window loops over a number of tiles that only the image knows, which the file does not
+hold, so `export.json` beside it says how to cover an image (working scale, tile,
+overlap, Gaussian blend; unetseg.data.tiling) and how to make the mask. `export.json`
+always says what the file holds and what is left to its caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+from unetseg.config.params import THRESHOLD
+from unetseg.core.atomic import atomic_output
+from unetseg.core.errors import DataError, UnetsegError
+from unetseg.data.classes import ClassMap
+
+FORMATS = {"savedmodel": "saved_model", "onnx": "model.onnx", "tflite": "model.tflite"}
+DESCRIPTION = "export.json"
+OPSET = 17
+EXTRA = 'pip install -e ".[export]"'
+IMAGES = "images"  # the input's name in every format
+
+
+class MissingPackage(UnetsegError):
+    pass
+
+
+def needs(module: str, what: str):
+    """Import a package of the export extra, or end in one line naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingPackage(f"{what} needs the package {module.split('.')[0]}, not installed: {EXTRA}") from None
+
+
+def check_network(model, classes: ClassMap | None, path) -> None:
+    """Refuse a network that is not a unetseg U-Net: images in, one probability map per class out."""
+    inputs, outputs = tuple(model.input_shape), tuple(model.output_shape)
+    channels = 1 if classes is None else classes.num_classes
+    if len(inputs) != 4 or inputs[-1] != 3 or len(outputs) != 4 or outputs[1:3] != inputs[1:3] \
+            or outputs[-1] != channels:
+        raise DataError(f"{path}: not a unetseg model: it maps {inputs} to {outputs}, where unetseg's maps RGB images "
+                        f"(N, H, W, 3) to (N, H, W, {channels}) probabilities")
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def describe(model_path: Path, fmt: str, application, classes: ClassMap | None, threshold: float, tta_flip: bool):
+    whole = not application.tiled
+    mask = ("0 or 255: foreground where the probability > threshold" if classes is None
+            else "the index of the most probable class")
+    return {
+        "format": fmt,
+        "file": FORMATS[fmt],
+        "source": {"model": str(model_path), "md5": _md5(model_path)},
+        "input": {"name": IMAGES, "dtype": "uint8", "shape": ["N", "H", "W", 3] if whole else
+                  ["N", *application.size, 3], "what": "RGB images, one size per batch" if whole else
+                  "RGB tiles of the image at the working scale"},
+        "output": {"dtype": "uint8", "shape": ["N", "H", "W"], "what": f"masks at the input's size: {mask}"}
+        if whole else {"dtype": "float32", "shape": ["N", *application.size, 1 if classes is None
+                       else classes.num_classes], "what": "probabilities per tile"},
+        "inside": ["shrink to the model size (Pillow's box reduce and bilinear resize)", "scale to [0, 1]",
+                   "network", *(["mirror average (tta_flip)"] if tta_flip else []),
+                   "bilinear resize back", "threshold" if classes is None else "argmax"]
+        if whole else ["scale to [0, 1]", "network", *(["mirror average (tta_flip)"] if tta_flip else [])],
+        "outside": [] if whole else [
+            "resize the image to the working scale (application.scale)",
+            "reflect-pad and cover by tiles overlapping by application.overlap; blend by a Gaussian of "
+            "sigma = tile / 8 (unetseg.data.tiling.sliding_window)",
+            "threshold" if classes is None else "argmax",
+            "bilinear resize back to the image's size",
+        ],
+        "application": application.as_record(),
+        "classes": classes and classes.as_record(),
+        "threshold": threshold if classes is None else None,
+        "tta_flip": tta_flip,
+    }
+
+
+def _function(network, application, classes, threshold, tta_flip):
+    import tensorflow as tf
+
+    from unetseg.export.graph import image_to_mask, tiles_to_probabilities
+
+    if application.tiled:
+        apply = tiles_to_probabilities(network, tta_flip)
+        shape = (None, *application.size, 3)
+    else:
+        apply = image_to_mask(network, application.size, None if classes else threshold, tta_flip)
+        shape = (None, None, None, 3)
+    return apply, [tf.TensorSpec(shape, tf.uint8, name=IMAGES)]
+
+
+def _saved_model(network, apply, signature, path: Path) -> None:
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(network)
+    archive.add_endpoint("serve", apply, input_signature=signature)
+    archive.write_out(str(path), verbose=False)
+
+
+def _onnx(apply, signature, path: Path) -> None:
+    import tensorflow as tf
+
+    tf2onnx = needs("tf2onnx", "--format onnx")
+    tf2onnx.convert.from_function(tf.function(apply), input_signature=signature, opset=OPSET,
+                                  output_path=str(path))
+
+
+def _tflite(network, apply, signature, path: Path) -> None:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _saved_model(network, apply, signature, Path(tmp) / "saved")
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved"), signature_keys=["serve"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # what a bare interpreter runs
+        path.write_bytes(converter.convert())
+
+
+def export_model(model_path, out, fmt: str, threshold: float = THRESHOLD, tta_flip: bool = False,
+                 overlap: float | None = None) -> Path:
+    """Write folder `out` (new): the exported file and export.json. Returns the file's path."""
+    from dataclasses import replace
+
+    from unetseg.train.modelio import load_model, model_application, model_classes
+
+    model_path, out = Path(model_path), Path(out)
+    if fmt not in FORMATS:
+        raise DataError(f"--format: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if out.exists():
+        raise DataError(f"{out}: already exists; export writes a new folder (remove it, or name another)")
+    if fmt == "onnx":
+        needs("tf2onnx", "--format onnx")
+    classes = model_classes(model_path)
+    if classes is not None and threshold != THRESHOLD:
+        raise DataError(f"{model_path}: a model of {classes.num_classes} classes takes each pixel's most probable "
+                        "class: leave out --threshold (it applies to binary models)")
+    network = load_model(model_path)
+    check_network(network, classes, model_path)
+    application = model_application(model_path, network)
+    if overlap is not None:
+        if not application.tiled:
+            raise DataError(f"{model_path}: --overlap is for models trained on patches; this one takes "
+                            f"{application.describe()}")
+        application = replace(application, overlap=overlap)
+    apply, signature = _function(network, application, classes, threshold, tta_flip)
+    with atomic_output(out) as folder:
+        folder.mkdir()
+        target = folder / FORMATS[fmt]
+        if fmt == "savedmodel":
+            _saved_model(network, apply, signature, target)
+        elif fmt == "onnx":
+            _onnx(apply, signature, target)
+        else:
+            _tflite(network, apply, signature, target)
+        description = describe(model_path, fmt, application, classes, threshold, tta_flip)
+        (folder / DESCRIPTION).write_text(json.dumps(description, indent=2) + "\n")
+    return out / FORMATS[fmt]

@@ -1,0 +1,107 @@
+"""Running networks and exported files outside TensorFlow: onnxruntime and the LiteRT (TFLite) interpreter.
+
+`OnnxNetwork` stands in for a Keras network wherever unetseg applies one (its
+`predict_on_batch`), so `unetseg predict --runtime onnx` keeps every other rule of
+predict. `Exported` runs a folder written by `unetseg export` as a user's program
+would: the file through its runtime, and what export.json leaves outside the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from unetseg.core.errors import DataError
+from unetseg.export.formats import DESCRIPTION, IMAGES, OPSET, needs
+
+
+def _session(model_bytes: bytes):
+    ort = needs("onnxruntime", "the onnx runtime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # warnings about unused initialisers are noise to a user
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxNetwork:
+    """A Keras network converted to ONNX in memory, run by onnxruntime: float images in, probabilities out."""
+
+    def __init__(self, network):
+        import tensorflow as tf
+
+        tf2onnx = needs("tf2onnx", "--runtime onnx")
+        self.input_shape = tuple(network.input_shape)
+        signature = [tf.TensorSpec(self.input_shape, tf.float32, name=IMAGES)]
+        proto, _ = tf2onnx.convert.from_function(
+            tf.function(lambda x: network(x, training=False)), input_signature=signature, opset=OPSET)
+        self.session = _session(proto.SerializeToString())
+
+    def predict_on_batch(self, images: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {IMAGES: np.ascontiguousarray(images, np.float32)})[0]
+
+
+class _Tflite:
+    def __init__(self, path: Path):
+        interpreter = needs("ai_edge_litert.interpreter", "the TFLite runtime")
+        self.interpreter = interpreter.Interpreter(model_path=str(path), num_threads=os.cpu_count())
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+        self.shape = None
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        if self.shape != batch.shape:
+            self.interpreter.resize_tensor_input(self.input, batch.shape)
+            self.interpreter.allocate_tensors()
+            self.shape = batch.shape
+        self.interpreter.set_tensor(self.input, batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output)
+
+
+def _saved_model(path: Path):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(path)).signatures["serve"]
+    return lambda batch: next(iter(serve(tf.constant(batch)).values())).numpy()
+
+
+class Exported:
+    """A folder of `unetseg export`: `masks(images)` for uint8 RGB images of one size (N, H, W, 3)."""
+
+    def __init__(self, folder):
+        folder = Path(folder)
+        try:
+            self.description = json.loads((folder / DESCRIPTION).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise DataError(f"{folder}: not a folder of unetseg export ({DESCRIPTION}: {error})") from None
+        fmt, path = self.description["format"], folder / self.description["file"]
+        if fmt == "onnx":
+            session = _session(path.read_bytes())
+            self.run = lambda batch: session.run(None, {IMAGES: batch})[0]
+        elif fmt == "tflite":
+            self.run = _Tflite(path)
+        else:
+            self.run = _saved_model(path)
+
+    def masks(self, images: np.ndarray) -> np.ndarray:
+        images = np.ascontiguousarray(images, np.uint8)
+        if not self.description["outside"]:
+            return np.asarray(self.run(images))
+        return np.stack([self._tiled_mask(image) for image in images])
+
+    def _tiled_mask(self, image: np.ndarray) -> np.ndarray:
+        """What export.json leaves outside a tile network, by unetseg's own functions."""
+        from unetseg.core.application import Application
+        from unetseg.data.resize import resize_image, resize_probabilities
+        from unetseg.data.tiling import sliding_window
+
+        application = Application.from_record(self.description["application"])
+        small = resize_image(image, application.working_size(image.shape[:2]))
+        p = sliding_window(small, lambda tiles: self.run(np.round(tiles * 255).astype(np.uint8)),
+                           application.size, application.overlap)
+        p = resize_probabilities(p[..., 0] if p.shape[-1] == 1 else p, image.shape[:2])
+        if p.ndim == 3:
+            return np.argmax(p, axis=-1).astype(np.uint8)
+        return (p > self.description["threshold"]).astype(np.uint8) * np.uint8(255)
