@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from unetseg.config.params import Data, Evaluate, Inference
-from unetseg.core.application import Application, model_applied_as
+from unetseg.core.application import Application
 from unetseg.core.atomic import atomic_output
 from unetseg.core.constants import IGNORE
 from unetseg.core.errors import UnetsegError
-from unetseg.data.classes import ClassMap, check_same
+from unetseg.data.classes import ClassMap
 from unetseg.data.masks import read_truth
 from unetseg.data.pairs_table import TRAIN, VALIDATION, read_pairs
 from unetseg.evaluate import baselines
@@ -45,7 +45,7 @@ from unetseg.preprocess.tfrecords import (
     records_dataset,
     shard_files,
 )
-from unetseg.train.modelio import load_model, model_application, model_classes
+from unetseg.train.modelio import load_applied
 
 BATCH = 16
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -87,12 +87,9 @@ def evaluate_model(
     `classes` and `application`, from the params, must be those the TFRecords and the model were
     made with (without `application`, the model file's is used).
     """
-    check_same(classes, model_classes(model_path), "params.yaml (classes)", str(model_path))
+    resolved = load_applied(model_path, (classes, application))
     check_classes(tfrecord_dir, classes)
-    model = load_model(model_path)
-    applied = model_application(model_path, model)
-    if application is not None:
-        applied = model_applied_as(application, applied, "params.yaml", str(model_path))
+    model, applied = resolved.network, resolved.application
     check_shaping(tfrecord_dir, applied)
     if applied.tiled:  # images of their own sizes, one by one through the sliding window
         batches = list(_batches(shard_files(tfrecord_dir, VALIDATION), 1))

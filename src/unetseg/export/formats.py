@@ -134,9 +134,7 @@ def _tflite(network, apply, signature, path: Path) -> None:
 def export_model(model_path, out, fmt: str, threshold: float = THRESHOLD, tta_flip: bool = False,
                  overlap: float | None = None) -> Path:
     """Write folder `out` (new): the exported file and export.json. Returns the file's path."""
-    from dataclasses import replace
-
-    from unetseg.train.modelio import load_model, model_application, model_classes
+    from unetseg.train.modelio import load_applied
 
     model_path, out = Path(model_path), Path(out)
     if fmt not in FORMATS:
@@ -145,18 +143,10 @@ def export_model(model_path, out, fmt: str, threshold: float = THRESHOLD, tta_fl
         raise DataError(f"{out}: already exists; export writes a new folder (remove it, or name another)")
     if fmt == "onnx":
         needs("tf2onnx", "--format onnx")
-    classes = model_classes(model_path)
-    if classes is not None and threshold != THRESHOLD:
-        raise DataError(f"{model_path}: a model of {classes.num_classes} classes takes each pixel's most probable "
-                        "class: leave out --threshold (it applies to binary models)")
-    network = load_model(model_path)
+    resolved = load_applied(model_path, overlap=overlap)
+    network, classes, application = resolved.network, resolved.classes, resolved.application
+    resolved.check_threshold(threshold)
     check_network(network, classes, model_path)
-    application = model_application(model_path, network)
-    if overlap is not None:
-        if not application.tiled:
-            raise DataError(f"{model_path}: --overlap is for models trained on patches; this one takes "
-                            f"{application.describe()}")
-        application = replace(application, overlap=overlap)
     apply, signature = _function(network, application, classes, threshold, tta_flip)
     with atomic_output(out) as folder:
         folder.mkdir()

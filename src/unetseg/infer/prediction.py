@@ -12,18 +12,17 @@ written.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from unetseg.config.params import THRESHOLD, Data, Inference
-from unetseg.core.application import Application, model_applied_as
+from unetseg.config.params import Data, Inference
+from unetseg.core.application import Application
 from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
-from unetseg.data.classes import ClassMap, check_same
+from unetseg.data.classes import ClassMap
 from unetseg.data.decoding import IMAGE_SUFFIXES, list_images
 from unetseg.data.masks import read_truth
 from unetseg.data.pairs_table import VALIDATION, read_pairs
@@ -31,7 +30,7 @@ from unetseg.data.resize import resize_truth
 from unetseg.infer.inference import Prediction, predict_paths, to_mask
 from unetseg.infer.pictures import colourize, legend, montage, tint
 from unetseg.infer.rle import rle_encode, write_submission
-from unetseg.train.modelio import load_model, model_application, model_classes
+from unetseg.train.modelio import load_applied
 
 OVERLAY_COLOUR = (255, 40, 40)
 
@@ -82,11 +81,8 @@ def predict_validation(
 
     `classes` and `application`, from the params, must be those the model was trained with.
     """
-    check_same(classes, model_classes(model_path), "params.yaml (classes)", str(model_path))
-    model = load_model(model_path)
-    applied = model_application(model_path, model)
-    if application is not None:
-        applied = model_applied_as(application, applied, "params.yaml", str(model_path))
+    resolved = load_applied(model_path, (classes, application))
+    model, applied = resolved.network, resolved.application
     pairs = read_pairs(pairs_path)
     rows = pairs[pairs["split"] == VALIDATION].reset_index(drop=True)
     check_output_names(rows["image"])
@@ -136,25 +132,16 @@ def predict_folder(
     if not paths:
         raise DataError(f"{input_dir}: no images (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})")
     check_output_names(paths)
-    classes = model_classes(model_path)
-    if classes is not None and inference.threshold != THRESHOLD:
-        raise DataError(f"{model_path}: a model of {classes.num_classes} classes takes each pixel's most probable "
-                        f"class: leave out --threshold (it applies to binary models)")
+    resolved = load_applied(model_path, overlap=overlap)
+    classes, applied = resolved.classes, resolved.application
+    resolved.check_threshold(inference.threshold)
     if classes is not None and (rle_path or inference.largest_component):
         asked = "the RLE file (Kaggle's format) holds" if rle_path else "largest_component keeps a region of"
         raise DataError(
             f"{model_path}: a model of {classes.num_classes} classes, but {asked} binary masks only: "
             f"leave out {'--rle' if rle_path else '--largest-component'}"
         )
-    model = load_model(model_path)
-    applied = model_application(model_path, model)
-    if overlap is not None:
-        if not applied.tiled:
-            raise DataError(f"{model_path}: --overlap is for models trained on patches; this one takes "
-                            f"{applied.describe()}")
-        applied = replace(applied, overlap=overlap)
-    if runtime is not None:
-        model = runtime(model)
+    model = resolved.network if runtime is None else runtime(resolved.network)
     problems, rows = [], []
     predictions = predict_paths(model, paths, inference, with_images=overlays, application=applied)
     for prediction in tqdm(predictions, total=len(paths), unit="image", disable=not progress):

@@ -17,14 +17,16 @@ from __future__ import annotations
 import json
 import zipfile
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
 
-from unetseg.core.application import RESIZE, Application
+from unetseg.config.params import THRESHOLD
+from unetseg.core.application import RESIZE, Application, model_applied_as
 from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
-from unetseg.data.classes import ClassMap
+from unetseg.data.classes import ClassMap, check_same
 
 ALLOWED_PACKAGES = ("unetseg>",)  # registered objects of our own
 RECORD = "unetseg.json"
@@ -191,3 +193,41 @@ def load_model(path: str | Path) -> keras.Model:
             return keras.saving.load_model(path, compile=False, safe_mode=True)
     except (ValueError, TypeError, OSError, KeyError) as error:
         raise DataError(f"{path}: cannot load model: {error}") from None
+
+
+@dataclass(frozen=True)
+class AppliedModel:
+    """A model file resolved once for use (evaluate, predict, `unetseg predict`, export): its network,
+    class map and how it meets an image, checked before anything reads them."""
+
+    path: Path
+    network: keras.Model
+    classes: ClassMap | None
+    application: Application
+
+    def check_threshold(self, threshold: float) -> None:
+        """Refuse a threshold of one's own for a model of classes, which takes each pixel's most probable."""
+        if self.classes is not None and threshold != THRESHOLD:
+            raise DataError(f"{self.path}: a model of {self.classes.num_classes} classes takes each pixel's most "
+                            "probable class: leave out --threshold (it applies to binary models)")
+
+
+def load_applied(path, params: tuple[ClassMap | None, Application | None] | None = None,
+                 overlap: float | None = None) -> AppliedModel:
+    """A model file with its records. `params`, the (class map, application) of params.yaml, must be
+    the file's (the params' overlap is taken; an application of None is not checked); without them the
+    file's own records hold, `overlap` replacing a patch model's."""
+    path = Path(path)
+    classes = model_classes(path)
+    if params is not None:
+        check_same(params[0], classes, "params.yaml (classes)", str(path))
+    network = load_model(path)
+    application = model_application(path, network)
+    if params is not None and params[1] is not None:
+        application = model_applied_as(params[1], application, "params.yaml", str(path))
+    if overlap is not None:
+        if not application.tiled:
+            raise DataError(f"{path}: --overlap is for models trained on patches; this one takes "
+                            f"{application.describe()}")
+        application = replace(application, overlap=overlap)
+    return AppliedModel(path, network, classes, application)
