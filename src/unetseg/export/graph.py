@@ -5,10 +5,10 @@ Pillow, which no exported graph can call. Pillow's bilinear resize is a separabl
 weighted sum: each output pixel a triangle filter, widened by the scale when
 shrinking (antialiasing), over the input pixels, renormalised at the border; its box
 reduce is an average over whole blocks. The resize's weights are matrices built here
-from the sizes at run time, applied by matrix products (MatMul in ONNX, BATCH_MATMUL
-in TFLite), the reduce a reshape and a sum; each pass is rounded to 8 bits as Pillow
-rounds a uint8 image. The
-parity tests hold these ops to the Python rules' masks, file by file.
+from the sizes at run time and applied by plain matrix products (MatMul in ONNX and
+TFLite), the reduce is a reshape and a sum, and each pass is rounded to 8 bits as
+Pillow rounds a uint8 image: within one grey level of Pillow's pixels. The parity
+tests (tests/stages/test_export.py) hold the masks to the Python rules', file by file.
 """
 
 from __future__ import annotations
