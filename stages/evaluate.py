@@ -33,7 +33,7 @@ def main(argv=None):
     params = load_params(args.params)
     evaluation = evaluate_model(
         args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate,
-        ClassMap.from_params(params.classes), Application.from_params(params),
+        ClassMap.from_params(params.classes), Application.from_params(params), params.model.encoder,
     )
     write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery, args.confusion)
     print(f"{args.metrics}: " + ", ".join(

@@ -27,7 +27,7 @@ def main(argv=None):
     params = load_params(args.params)
     count = predict_validation(
         args.model, args.pairs, args.out, args.montage, params.inference, params.data, params.predict.montage_rows,
-        ClassMap.from_params(params.classes), Application.from_params(params),
+        ClassMap.from_params(params.classes), Application.from_params(params), params.model.encoder,
     )
     print(f"{args.out}: {count} masks; {args.montage}")
 

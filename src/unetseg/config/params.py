@@ -127,9 +127,22 @@ class Augment(Section):
 class Model(Section):
     SECTION = "model"
     filters: int = bounds(ge=1)
-    num_layers: int = bounds(ge=1, le=8)
+    num_layers: int = bounds(ge=1, le=8)  # halvings of the plain U-Net; an encoder has its own five
     dropout: float = bounds(ge=0, lt=1)
     batch_norm: bool
+    encoder: Literal["none", "efficientnet_lite0"]  # none: the seed's U-Net (unetseg.train.model)
+    encoder_weights: str  # imagenet | none | a path to a .pth state dict or a Keras .weights.h5 file
+
+    def check(self):
+        weights = self.encoder_weights
+        if weights not in ("imagenet", "none") and not weights.endswith((".pth", ".weights.h5")):
+            raise ParamsError(f"{self.key('encoder_weights')}: imagenet, none, or a path to a .pth or .weights.h5 "
+                              f"file, got {weights!r}")
+
+    @property
+    def halvings(self) -> int:
+        """How often the network halves an image: an input side must be divisible by 2 to this power."""
+        return 5 if self.encoder != "none" else self.num_layers
 
 
 @dataclass(frozen=True)
@@ -245,15 +258,14 @@ class Params:
         for f in dataclasses.fields(self):
             if not isinstance(getattr(self, f.name), hints[f.name]):
                 raise ParamsError(f"{f.name}: must be a {hints[f.name].__name__} section")
-        factor = 2**self.model.num_layers
+        factor = 2**self.model.halvings
         key, (height, width) = (
             ("patches.size", self.patches.size) if self.patches.enabled else ("preprocess.image_size", self.preprocess.image_size)
         )
         if height % factor or width % factor:
-            raise ParamsError(
-                f"{key}: {height}x{width} must be divisible by "
-                f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
-            )
+            why = (f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
+                   if self.model.encoder == "none" else f"{factor} (model.encoder {self.model.encoder} halves it 5 times)")
+            raise ParamsError(f"{key}: {height}x{width} must be divisible by {why}")
         if self.train.jit_compile and self.base.deterministic:
             raise ParamsError(
                 "train.jit_compile true does nothing with base.deterministic true (Keras turns XLA off under "

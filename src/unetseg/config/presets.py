@@ -22,7 +22,7 @@ SEED = {
         "saturation_range": [0.5, 0.7],
         "flip_horizontal": False,
     },
-    "model": {"filters": 64, "num_layers": 4, "dropout": 0.5, "batch_norm": False},
+    "model": {"filters": 64, "num_layers": 4, "dropout": 0.5, "batch_norm": False, "encoder": "none"},
     "train": {
         "epochs": 5,
         "steps_per_epoch": 0,

