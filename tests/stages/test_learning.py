@@ -8,9 +8,9 @@ number of steps, so each run sees enough batches to learn in seconds.
 import json
 
 import pytest
-from test_stages import generate, run_stages
+from test_stages import run_stages
 
-from conftest import classes_params, make_classes_sample, tiny_params, write_yaml
+from conftest import LEARNING_SAMPLE, classes_params, make_classes_sample, tiny_params, write_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,6 @@ RECIPE = {
     "train": {"epochs": 10, "steps_per_epoch": 40, "batch_size": 8, "lr": 3.0e-3, "schedule": "cosine",
               "warmup_epochs": 1},
 }
-SAMPLE = {"num_objects": 60, "views_per_object": 2, "height": 64, "width": 96}
 MARGIN = 0.25  # over the better baseline, in the metric's own units (seen: 0.53, 0.42 and 0.69)
 
 
@@ -30,19 +29,10 @@ def _scores(work, params) -> dict:
     return json.loads((work / "evaluate.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def cars(tmp_path_factory):
-    """The generated Carvana-style sample, a few more objects than the other tests use."""
-    work = tmp_path_factory.mktemp("cars")
-    params = write_yaml(work / "params.yaml", tiny_params(generate=SAMPLE))
-    assert generate.main(["--params", str(params), "--out", str(work / "sample")]) == 0
-    return work / "sample"
-
-
 def _car_params(sample, **overrides):
     merged = {section: {**RECIPE.get(section, {}), **overrides.get(section, {})} for section in {*RECIPE, *overrides}}
     return tiny_params(data={"images_dir": str(sample / "train"), "masks_dir": str(sample / "train_masks")},
-                       generate=SAMPLE, **merged)
+                       generate=LEARNING_SAMPLE, **merged)
 
 
 def test_resized_binary_training_beats_the_empty_and_brightness_baselines(cars, tmp_path):

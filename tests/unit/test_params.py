@@ -14,7 +14,7 @@ def _error(tmp_path, data) -> str:
 
 def test_project_params_load():
     params = load_params(ROOT / "params.yaml")
-    assert params.train.lr == 2.0e-3
+    assert params.train.lr == 1.0e-3
     assert params.preprocess.image_size == (128, 128)
 
 
@@ -38,12 +38,12 @@ def test_missing_section_is_named(tmp_path):
 
 
 def test_params_are_read_as_dvc_reads_them(tmp_path):
-    """YAML 1.2, as DVC: `2e-3` is a float (YAML 1.1 made it a string), `yes` is a string, not true."""
+    """YAML 1.2, as DVC: `1e-3` is a float (YAML 1.1 made it a string), `yes` is a string, not true."""
     from dvc.utils.serialize import load_yaml
 
-    text = (ROOT / "params.yaml").read_text().replace("lr: 2.0e-3", "lr: 2e-3")
+    text = (ROOT / "params.yaml").read_text().replace("lr: 1.0e-3", "lr: 1e-3")
     (tmp_path / "params.yaml").write_text(text)
-    assert load_params(tmp_path / "params.yaml").train.lr == 2e-3 == load_yaml(tmp_path / "params.yaml")["train"]["lr"]
+    assert load_params(tmp_path / "params.yaml").train.lr == 1e-3 == load_yaml(tmp_path / "params.yaml")["train"]["lr"]
     (tmp_path / "params.yaml").write_text(text.replace("deterministic: true", "deterministic: yes"))
     assert load_yaml(tmp_path / "params.yaml")["base"]["deterministic"] == "yes"
     with pytest.raises(ParamsError, match="base.deterministic: must be true or false, got str 'yes'") as info:
@@ -173,7 +173,7 @@ def test_preset_keeps_comments_and_other_values(tmp_path):
     text = path.read_text()
     assert "# the seed's 64 trains" in text
     assert load_params(path).train.lr == 1.0e-5
-    assert changed["train.lr"] == (2.0e-3, 1.0e-5)
+    assert changed["train.lr"] == (1.0e-3, 1.0e-5)
     assert load_params(path).data == load_params(ROOT / "params.yaml").data
     assert set(changed) <= {f"{s}.{k}" for s, values in SEED.items() for k in values}
 
@@ -200,3 +200,15 @@ def test_the_command_line_defaults_are_the_shipped_params():
     assert len(defaulted) == 6
     for cls, name in defaulted:
         assert default(cls, name) == shipped[cls.SECTION][name], f"{cls.SECTION}.{name}"
+
+
+def test_an_encoder_wants_sides_divisible_by_32_and_weights_it_can_read(tmp_path):
+    data = tiny_params(model={"encoder": "efficientnet_lite0"}, preprocess={"image_size": [48, 64]})
+    assert _error(tmp_path, data).endswith("preprocess.image_size: 48x64 must be divisible by 32 (model.encoder "
+                                            "efficientnet_lite0 halves it 5 times)")
+    data = tiny_params(model={"encoder": "efficientnet_lite0", "encoder_weights": "weights.bin"},
+                       preprocess={"image_size": [64, 64]})
+    assert "model.encoder_weights: imagenet, none, or a path to a .pth or .weights.h5 file, got 'weights.bin'" in \
+        _error(tmp_path, data)
+    data["model"]["encoder_weights"] = "mine.pth"
+    assert load_params(write_yaml(tmp_path / "params.yaml", data)).model.encoder_weights == "mine.pth"  # read at training

@@ -263,8 +263,10 @@ class Params:
             ("patches.size", self.patches.size) if self.patches.enabled else ("preprocess.image_size", self.preprocess.image_size)
         )
         if height % factor or width % factor:
-            why = (f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
-                   if self.model.encoder == "none" else f"{factor} (model.encoder {self.model.encoder} halves it 5 times)")
+            if self.model.encoder == "none":
+                why = f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
+            else:
+                why = f"{factor} (model.encoder {self.model.encoder} halves it 5 times)"
             raise ParamsError(f"{key}: {height}x{width} must be divisible by {why}")
         if self.train.jit_compile and self.base.deterministic:
             raise ParamsError(

@@ -84,8 +84,8 @@ def evaluate_model(
 ) -> Evaluation:
     """Metrics, per-image table, curves, gallery and confusion matrix of the validation split.
 
-    `classes`, `application` and `encoder` (model.encoder), from the params, must be those the TFRecords and the model were
-    made with (without `application`, the model file's is used).
+    `classes`, `application` and `encoder` (model.encoder), from the params, must be those the
+    TFRecords and the model were made with (without `application`, the model file's is used).
     """
     resolved = load_applied(model_path, (classes, application, encoder))
     check_classes(tfrecord_dir, classes)

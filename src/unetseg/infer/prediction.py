@@ -79,7 +79,8 @@ def predict_validation(
 ) -> int:
     """Masks and overlays (original size) for the validation images, and the seed's montage.
 
-    `classes`, `application` and `encoder` (model.encoder), from the params, must be those the model was trained with.
+    `classes`, `application` and `encoder` (model.encoder), from the params, must be those the model
+    was trained with.
     """
     resolved = load_applied(model_path, (classes, application, encoder))
     model, applied = resolved.network, resolved.application
