@@ -93,15 +93,17 @@ class Exported:
 
     def _tiled_mask(self, image: np.ndarray) -> np.ndarray:
         """What export.json leaves outside a tile network, by unetseg's own functions."""
+        from unetseg.config.params import Inference
         from unetseg.core.application import Application
-        from unetseg.data.resize import resize_image, resize_probabilities
+        from unetseg.data.resize import resize_image
         from unetseg.data.tiling import sliding_window
+        from unetseg.infer.inference import mask_at
 
         application = Application.from_record(self.description["application"])
         small = resize_image(image, application.working_size(image.shape[:2]))
         p = sliding_window(small, lambda tiles: self.run(np.round(tiles * 255).astype(np.uint8)),
                            application.size, application.overlap)
-        p = resize_probabilities(p[..., 0] if p.shape[-1] == 1 else p, image.shape[:2])
-        if p.ndim == 3:
-            return np.argmax(p, axis=-1).astype(np.uint8)
-        return (p > self.description["threshold"]).astype(np.uint8) * np.uint8(255)
+        binary = p.shape[-1] == 1
+        threshold = self.description["threshold"] if binary else 0.5
+        mask = mask_at(p[..., 0] if binary else p, image.shape[:2], Inference(threshold, False, False))
+        return mask * np.uint8(255) if binary else mask
