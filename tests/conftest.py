@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 
@@ -27,6 +28,28 @@ def merge(base: dict, overrides: dict) -> dict:
     for section, values in overrides.items():
         result.setdefault(section, {}).update(values)
     return result
+
+
+@contextlib.contextmanager
+def interrupted_at_epoch(epoch: int):
+    """The training run inside stops with KeyboardInterrupt as `epoch` begins, after the previous
+    epoch's callbacks (its backup among them) have run: as a Ctrl-C between epochs."""
+    import keras
+
+    from unetseg.train import training
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, index, logs=None):
+            if index == epoch:
+                raise KeyboardInterrupt
+
+    make = training.make_callbacks
+    training.make_callbacks = lambda *args: make(*args) + [Interrupt()]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        training.make_callbacks = make
 
 
 def real_params() -> dict:

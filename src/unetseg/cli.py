@@ -9,7 +9,7 @@ import sys
 from unetseg.compare.command import add_compare_parser
 from unetseg.compare.spread import add_spread_parser
 from unetseg.config.checks import argument, default
-from unetseg.config.params import THRESHOLD, Base, Data, Inference, Patches
+from unetseg.config.params import THRESHOLD, TTA_FLIP, Base, Data, Inference, Patches
 from unetseg.core.errors import ArgumentParser, reports_errors
 
 
@@ -100,6 +100,11 @@ def _predict(args) -> int:
     return 0
 
 
+TTA_FLIP_OPTION = {"action": argparse.BooleanOptionalAction, "default": TTA_FLIP,
+                   "help": f"average with the mirror image's prediction (default: {'on' if TTA_FLIP else 'off'}, "
+                           "as params.yaml's inference.tta_flip)"}
+
+
 @reports_errors
 def main(argv=None) -> int:
     parser = ArgumentParser(prog="unetseg", description=__doc__)
@@ -138,7 +143,7 @@ def main(argv=None) -> int:
     predict.add_argument("output_dir")
     predict.add_argument("--threshold", type=argument(Inference, "threshold"), default=THRESHOLD,
                          help=f"foreground above this probability (binary models; default {THRESHOLD})")
-    predict.add_argument("--tta-flip", action="store_true", help="average with the mirror image's prediction")
+    predict.add_argument("--tta-flip", **TTA_FLIP_OPTION)
     predict.add_argument("--largest-component", action="store_true", help="keep only the largest region")
     predict.add_argument("--rle", metavar="CSV", help="also write a Kaggle Carvana submission (img,rle_mask)")
     predict.add_argument("--keep-going", action="store_true", help="skip unreadable files, list them at the end")
@@ -160,7 +165,7 @@ def main(argv=None) -> int:
     export.add_argument("--format", required=True, choices=["savedmodel", "onnx", "tflite"])
     export.add_argument("--threshold", type=argument(Inference, "threshold"), default=THRESHOLD,
                         help=f"foreground above this probability (binary models; default {THRESHOLD})")
-    export.add_argument("--tta-flip", action="store_true", help="average with the mirror image's prediction")
+    export.add_argument("--tta-flip", **TTA_FLIP_OPTION)
     export.add_argument("--overlap", type=argument(Patches, "overlap"),
                         help="tiles' overlap for a model trained on patches (default: the model file's)")
     export.set_defaults(run=_export)

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from conftest import ROOT, write_yaml
+from unetseg.core.startup import LOG_LEVEL, OURS
 
 PROJECT_FILES = ["dvc.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
 
@@ -22,6 +23,10 @@ def env_for(repo: Path) -> dict:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python` in dvc.yaml
     env["PYTHONPATH"] = str(repo / "src")  # the copied library, whose files dvc.yaml tracks
     env["PYTHONUNBUFFERED"] = "1"  # every line reaches the log, even from a killed process
+    # as a user's shell: no TensorFlow log level left by an earlier test in this process
+    # (importing tf2onnx.convert sets TF_CPP_MIN_LOG_LEVEL=3 in os.environ, for good)
+    for name in (LOG_LEVEL, OURS):
+        env.pop(name, None)
     for role in ("AUTHOR", "COMMITTER"):  # git and `dvc exp` commit, on machines with no git identity too
         env.setdefault(f"GIT_{role}_NAME", "unetseg tests")
         env.setdefault(f"GIT_{role}_EMAIL", "tests@unetseg.invalid")

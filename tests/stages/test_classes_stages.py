@@ -88,7 +88,8 @@ def _labels_by_scikit_learn(run):
     truths, predictions = [], []
     for row in pairs[pairs.split == "validation"].itertuples():
         small, info = model_input(row.image, Application(RESIZE, (32, 32)))
-        p = model.predict_on_batch(small.astype("float32")[None] / 255.0)[0]
+        x = small.astype("float32")[None] / 255.0  # with its mirror image's, as inference.tta_flip (the default)
+        p = (model.predict_on_batch(x) + model.predict_on_batch(x[:, :, ::-1])[:, :, ::-1])[0] / 2
         truth = read_labels(row.mask, classes).mask
         predicted = mask_at(p, info.size, Inference(0.5, False, False))
         truths.append(truth[truth != IGNORE])

@@ -11,7 +11,14 @@ from PIL import Image
 from test_learning import _scores
 from test_stages import evaluate
 
-from conftest import LEARNING_SAMPLE, classes_params, make_classes_sample, tiny_params, write_yaml
+from conftest import (
+    LEARNING_SAMPLE,
+    classes_params,
+    interrupted_at_epoch,
+    make_classes_sample,
+    tiny_params,
+    write_yaml,
+)
 from unetseg import cli
 from unetseg.data.decoding import list_images, read_image
 
@@ -82,3 +89,47 @@ def test_patches_with_several_classes_under_the_encoder(tmp_path, capsys):
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "model.encoder none" in error[0] and "efficientnet_lite0" in error[0], error
     assert not (tmp_path / "m.json").exists()
+
+
+def test_resume_under_a_strategy_with_keep_best_and_early_stopping_changes_nothing(tiny_tfrecords, tmp_path):
+    """Options a user turns on together with the encoder: tf.distribute, the best epoch kept, early
+    stopping; interrupted after an epoch's backup and run again, the same model file, byte for byte,
+    as one uninterrupted run (the encoder's batch-norm statistics included)."""
+    from unetseg.config.loading import params_from_dict
+    from unetseg.train import training
+
+    params = params_from_dict(tiny_params(model=ENCODER, train={
+        "epochs": 3, "strategy": "mirrored", "keep": "best", "early_stopping_patience": 2, "warmup_epochs": 1}))
+
+    def fit(folder):
+        return training.train(params, tiny_tfrecords, folder / "model.keras", folder / "live", folder / "backup")
+
+    fit(tmp_path / "whole")
+    with interrupted_at_epoch(1):
+        fit(tmp_path / "resumed")
+    assert (tmp_path / "resumed" / "backup").is_dir() and not (tmp_path / "resumed" / "model.keras").exists()
+    fit(tmp_path / "resumed")
+    assert (tmp_path / "resumed" / "model.keras").read_bytes() == (tmp_path / "whole" / "model.keras").read_bytes()
+
+
+def test_mixed_precision_trains_the_encoder_in_float16_and_saves_float32(tiny_tfrecords, tmp_path, monkeypatch):
+    import keras
+
+    from unetseg.config.loading import params_from_dict
+    from unetseg.train import training
+    from unetseg.train.modelio import load_model
+
+    monkeypatch.setattr(training, "gpu_available", lambda: True)  # the float16 policy on this CPU
+    seen, save = [], training.save_model
+    monkeypatch.setattr(training, "save_model", lambda model, path, *records: (seen.append(
+        {layer.dtype_policy.name for layer in model.layers}), save(model, path, *records)))
+    params = params_from_dict(tiny_params(model=ENCODER, train={"mixed_precision": True, "epochs": 2}))
+    try:
+        logs = training.train(params, tiny_tfrecords, tmp_path / "model.keras", tmp_path / "live", tmp_path / "b")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # as in the evaluate stage's own process
+    assert "mixed_float16" in seen[0] and np.isfinite(logs["val_loss"])
+    model = load_model(tmp_path / "model.keras")
+    assert {layer.compute_dtype for layer in model.layers} == {"float32"}
+    encoder = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    assert {layer.compute_dtype for layer in encoder.layers} == {"float32"}

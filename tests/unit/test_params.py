@@ -192,7 +192,7 @@ def test_the_command_line_defaults_are_the_shipped_params():
     import dataclasses
 
     from unetseg.config.checks import default
-    from unetseg.config.params import Base, Data
+    from unetseg.config.params import THRESHOLD, TTA_FLIP, Base, Data
 
     shipped = real_params()
     defaulted = [(cls, f.name) for cls in (Base, Data) for f in dataclasses.fields(cls)
@@ -200,6 +200,8 @@ def test_the_command_line_defaults_are_the_shipped_params():
     assert len(defaulted) == 6
     for cls, name in defaulted:
         assert default(cls, name) == shipped[cls.SECTION][name], f"{cls.SECTION}.{name}"
+    # unetseg predict and export read no params: their inference defaults are the shipped ones
+    assert (THRESHOLD, TTA_FLIP) == (shipped["inference"]["threshold"], shipped["inference"]["tta_flip"])
 
 
 def test_an_encoder_wants_sides_divisible_by_32_and_weights_it_can_read(tmp_path):

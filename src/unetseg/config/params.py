@@ -202,6 +202,7 @@ class Train(Section):
 
 
 THRESHOLD = 0.5  # inference.threshold's default: the seed's, and the only value a class model accepts
+TTA_FLIP = True  # inference.tta_flip's default where no params are read (unetseg predict and export)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from unetseg.config.params import THRESHOLD
+from unetseg.config.params import THRESHOLD, TTA_FLIP
 from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError, UnetsegError
 from unetseg.data.classes import ClassMap
@@ -131,7 +131,7 @@ def _tflite(network, apply, signature, path: Path) -> None:
         path.write_bytes(converter.convert())
 
 
-def export_model(model_path, out, fmt: str, threshold: float = THRESHOLD, tta_flip: bool = False,
+def export_model(model_path, out, fmt: str, threshold: float = THRESHOLD, tta_flip: bool = TTA_FLIP,
                  overlap: float | None = None) -> Path:
     """Write folder `out` (new): the exported file and export.json. Returns the file's path."""
     from unetseg.train.modelio import load_applied

