@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from patches import SETUPS, run_mode, shown
+from seeds import cpu_name
 
 ENCODER = ["model.encoder=efficientnet_lite0"]
 
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="JSON file for the results")
     args = parser.parse_args()
-    cpu = next((line.partition(":")[2].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    cpu = cpu_name()
     runs = {"scratch": (args.epochs, args.overrides),
             "encoder": (args.encoder_epochs or args.epochs, [*ENCODER, *args.overrides])}
     results = {"cpu": cpu, "setup": args.setup, "overrides": args.overrides}
