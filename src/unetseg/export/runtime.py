@@ -93,7 +93,7 @@ class Exported:
 
     def _tiled_mask(self, image: np.ndarray) -> np.ndarray:
         """What export.json leaves outside a tile network, by unetseg's own functions."""
-        from unetseg.config.params import Inference
+        from unetseg.config.params import THRESHOLD, Inference
         from unetseg.core.application import Application
         from unetseg.data.resize import resize_image
         from unetseg.data.tiling import sliding_window
@@ -104,6 +104,6 @@ class Exported:
         p = sliding_window(small, lambda tiles: self.run(np.round(tiles * 255).astype(np.uint8)),
                            application.size, application.overlap)
         binary = p.shape[-1] == 1
-        threshold = self.description["threshold"] if binary else 0.5
+        threshold = self.description["threshold"] if binary else THRESHOLD  # export.json: none for classes
         mask = mask_at(p[..., 0] if binary else p, image.shape[:2], Inference(threshold, False, False))
         return mask * np.uint8(255) if binary else mask
