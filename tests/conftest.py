@@ -167,3 +167,22 @@ def classes_params(folder: Path, **overrides) -> dict:
         "train": {"loss": "crossentropy_dice", "monitor": "val_mean_iou", "epochs": 2},
         "split": {"val_fraction": 0.34},
     }, overrides))
+
+
+def make_blobs(folder, count: int = 16, size=(64, 96), seed: int = 0):
+    """Grey images of bright discs, masks 0/255 PNG named `<group>_<n>_mask.png`: groups of 2."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    height, width = size
+    rows, columns = np.mgrid[:height, :width]
+    for index in range(count):
+        cy, cx, r = rng.integers(16, height - 16), rng.integers(16, width - 16), rng.integers(8, 14)
+        mask = (rows - cy) ** 2 + (columns - cx) ** 2 < r**2
+        image = np.clip(60 + 120 * mask + rng.normal(0, 20, mask.shape), 0, 255).astype(np.uint8)
+        stem = f"s{index // 2}_{index % 2}"
+        Image.fromarray(image).save(folder / "images" / f"{stem}.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(folder / "masks" / f"{stem}_mask.png")
+    return folder / "images", folder / "masks"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from unetseg.compare.command import add_compare_parser
 from unetseg.compare.spread import add_spread_parser
 from unetseg.config.checks import argument, default
 from unetseg.config.params import THRESHOLD, TTA_FLIP, Base, Data, Inference, Patches
-from unetseg.core.errors import ArgumentParser, reports_errors
+from unetseg.core.errors import ArgumentParser, UsageError, reports_errors
 
 
 def _preset(args) -> int:
@@ -31,6 +32,16 @@ def _mask_value(text: str):
         value = None
     if not (isinstance(value, int) or isinstance(value, list) and all(isinstance(v, int) for v in value)):
         raise argparse.ArgumentTypeError(f"a mask value is an integer (15) or a colour ([0,0,0]), got {text!r}")
+    return value
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (value > 0 and value < 10_000):
+        raise argparse.ArgumentTypeError(f"a number of minutes above 0, got {text!r}")
     return value
 
 
@@ -68,6 +79,21 @@ def _check_data(args) -> int:
     if problems:
         print("error: the dataset has problems (above)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _plan(args) -> int:
+    from unetseg.data.naming import Naming
+    from unetseg.plan.planning import PLAN_FILE, format_plan, make_plan, write_plan
+
+    naming = Naming(args.mask_pattern, args.id_pattern or "") if args.mask_pattern else None
+    if args.id_pattern and naming is None:
+        raise UsageError("unetseg plan: --id-pattern needs --mask-pattern (the mask name it fills)")
+    plan = make_plan(args.images_dir, args.masks_dir, args.params, args.minutes, args.ignore, naming)
+    print(format_plan(plan))
+    changed = write_plan(plan, args.params)
+    print(f"{args.params}: {len(changed)} key(s) changed; the decisions and the measurements behind them in "
+          f"{Path(args.params).with_name(PLAN_FILE)}. Next: dvc repro (dvc params diff shows what changed)")
     return 0
 
 
@@ -169,6 +195,23 @@ def main(argv=None) -> int:
     export.add_argument("--overlap", type=argument(Patches, "overlap"),
                         help="tiles' overlap for a model trained on patches (default: the model file's)")
     export.set_defaults(run=_export)
+    plan = commands.add_parser(
+        "plan", help="measure two folders and this machine; write the params that train on them",
+        description="Pair the files by their names, read every pair once (mask encoding, class census, sizes, "
+        "what resizing costs the masks, colour), time the planned network on this machine, and write the keys "
+        "it decides into the params file (comments and every other key kept) and plan.json beside it: each "
+        "decision with the measurement behind it. Then `dvc repro` trains, in about --minutes.",
+    )
+    plan.add_argument("images_dir")
+    plan.add_argument("masks_dir")
+    plan.add_argument("--minutes", type=_minutes, default=20.0,
+                      help="time for the whole `dvc repro` on this machine (default 20)")
+    plan.add_argument("--ignore", action="append", default=[], metavar="VALUE", type=_mask_value,
+                      help="a mask value that marks void pixels: 15, or a colour '[0,0,0]'; repeat for several")
+    plan.add_argument("--mask-pattern", help="pair by this data.mask_pattern instead of finding it")
+    plan.add_argument("--id-pattern", help="with --mask-pattern: data.id_pattern")
+    plan.add_argument("--params", default="params.yaml")
+    plan.set_defaults(run=_plan)
     classes = commands.add_parser(
         "classes", help="set classes.* in params.yaml from a dataset's class table (CSV)",
         description="Read a class table, value,name (label maps, e.g. Stanford Background's classes.csv) or "

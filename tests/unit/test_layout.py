@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "unetseg"
-STEPS = ["core", "config", "data", "preprocess", "train", "infer", "evaluate", "compare", "export"]  # in pipeline order
+STEPS = ["core", "config", "data", "preprocess", "train", "infer", "evaluate", "compare", "export", "plan"]  # in pipeline order
 LONGEST = 320  # lines: about 300, with room for a docstring
 
 

@@ -1,0 +1,140 @@
+"""How a dataset's files are named, found from the two folders: the pairing patterns and the groups.
+
+A name is read as a fixed head, a varying middle and a fixed tail, the head ending
+and the tail starting at a separator (not a letter or digit), so that `21_training`
+reads as `21` + `_training` and never splits a number. Images and masks pair when
+the middles of the image stems and of the mask names are the same set: the mask
+pattern is the masks' head, `{stem}` or `{id}`, and their tail; `data.id_pattern`
+is needed only when the image stems have a head or a tail of their own. The rule
+finds same names with another extension (`{stem}.png`), suffixes (`{stem}_mask.gif`,
+`{stem}_L.png`), prefixes (`mask_{id}.png` for `img_7.png`) and shared ids
+(`{id}_manual1.gif` for `21_training.tif`), and nothing it is not sure of.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from unetseg.data.decoding import list_images, visible_files
+
+SEPARATORS = "_-. "
+MIN_GROUPS = 5  # fewer groups than this make a validation side of one or two groups: split by image instead
+
+
+@dataclass(frozen=True)
+class Naming:
+    mask_pattern: str
+    id_pattern: str  # "" when the id is the stem
+
+    def options(self) -> str:
+        """The `unetseg check-data` options that set this naming."""
+        text = f"--mask-pattern '{self.mask_pattern}'"
+        return text + (f" --id-pattern '{self.id_pattern}'" if self.id_pattern else "")
+
+
+def _head(names: list[str]) -> str:
+    """The longest common start of the names that ends at a separator (or is empty)."""
+    first, last = min(names), max(names)
+    length = next((i for i, (a, b) in enumerate(zip(first, last)) if a != b), min(len(first), len(last)))
+    while length and first[length - 1] not in SEPARATORS:
+        length -= 1
+    return first[:length]
+
+
+def _tail(names: list[str]) -> str:
+    return _head([n[::-1] for n in names])[::-1]
+
+
+def _split(names: list[str]) -> tuple[str, list[str], str]:
+    """(head, middles, tail) of names; a single name is all middle."""
+    if len(names) < 2:
+        return "", list(names), ""
+    head = _head(names)
+    tail = _tail([n[len(head):] for n in names])
+    return head, [n[len(head): len(n) - len(tail)] for n in names], tail
+
+
+def _mask_names(masks: list[Path]) -> tuple[list[str], str]:
+    """The masks' names without their extension, and the extension part of the pattern: the one
+    extension they share, or `.*` when they have several."""
+    suffixes = {p.suffix for p in masks}
+    ending = suffixes.pop() if len(suffixes) == 1 else ".*"
+    return [p.name[: len(p.name) - len(p.suffix)] for p in masks], ending
+
+
+def find_naming(images_dir, masks_dir) -> Naming | None:
+    """The pairing patterns under which every image has exactly one mask and every mask an image,
+    or None when the names do not show one."""
+    images, masks = list_images(Path(images_dir)), visible_files(Path(masks_dir))
+    if not images or not masks or Path(images_dir).resolve() == Path(masks_dir).resolve():
+        return None
+    stems = [p.stem for p in images]
+    mask_stems, ending = _mask_names(masks)
+    if len(set(stems)) != len(stems) or len(set(mask_stems)) != len(mask_stems):
+        return None
+    if set(stems) == set(mask_stems):  # same names, another (or the same) extension
+        return Naming("{stem}" + ending, "")
+    if len(images) < 2:
+        return _by_stem(stems, mask_stems, ending)
+    image_head, image_middles, image_tail = _split(stems)
+    mask_head, mask_middles, mask_tail = _split(mask_stems)
+    if set(image_middles) != set(mask_middles) or "" in image_middles:
+        return _by_stem(stems, mask_stems, ending)
+    field = "{id}" if image_head or image_tail else "{stem}"
+    id_pattern = f"^{re.escape(image_head)}(.+){re.escape(image_tail)}$" if field == "{id}" else ""
+    return Naming(mask_head.replace("{", "{{").replace("}", "}}") + field + mask_tail + ending, id_pattern)
+
+
+def _by_stem(stems: list[str], mask_stems: list[str], ending: str) -> Naming | None:
+    """Masks named `<head><stem><tail>` where the stems vary at both ends (`{stem}_mask`)."""
+    counts = Counter()
+    stem_set = set(stems)
+    for name in mask_stems:
+        for start in range(len(name)):
+            if start and name[start - 1] not in SEPARATORS:
+                continue
+            for end in range(len(name), start, -1):
+                if name[start:end] in stem_set and (end == len(name) or name[end] in SEPARATORS):
+                    counts[(name[:start], name[end:])] += 1
+                    break
+    for (head, tail), count in counts.most_common(1):
+        if count == len(mask_stems) == len(stems):
+            return Naming(head + "{stem}" + tail + ending, "")
+    return None
+
+
+def describe_names(images_dir, masks_dir, shown: int = 2) -> str:
+    """How the first files of each folder are named, for a message."""
+    first = lambda files: ", ".join(p.name for p in files[:shown]) or "nothing"  # noqa: E731
+    return (f"images are named like {first(list_images(Path(images_dir)))}; "
+            f"masks like {first(visible_files(Path(masks_dir)))}")
+
+
+def group_candidates(ids: list[str]) -> dict[str, int]:
+    """Regexes whose first group is a group shared by several ids (a car, a sequence, a patient),
+    with how many groups each gives: the text before the first separator, or before the last."""
+    found = {}
+    for separator in SEPARATORS.strip():
+        escaped = re.escape(separator)
+        for pattern in (f"^([^{escaped}]+){escaped}", f"^(.+){escaped}[^{escaped}]*$"):
+            regex = re.compile(pattern)
+            groups = [m.group(1) if (m := regex.search(i)) else None for i in ids]
+            if None in groups:
+                continue
+            count = len(set(groups))
+            if MIN_GROUPS <= count <= len(ids) // 2:
+                found.setdefault(pattern, count)
+    return found
+
+
+def find_group_pattern(ids: list[str]) -> tuple[str, int]:
+    """(split.group_pattern, groups): the coarsest candidate (a patient before their studies), ""
+    (by image) when there is none."""
+    candidates = group_candidates(ids)
+    if not candidates:
+        return "", len(set(ids))
+    pattern = min(candidates, key=lambda p: (candidates[p], len(p)))
+    return pattern, candidates[pattern]

@@ -1,0 +1,210 @@
+"""A dataset's fingerprint: what the planner needs to know about the files, read once.
+
+Each pair is read in a worker process, which returns a few numbers and small
+histograms, never pixels, so memory does not grow with the dataset. Masks are read
+as raw values (palette indices, grey levels, or packed RGB colours) because what
+they mean (binary, label map, colours) is a decision made from all of them
+together. Every mask is also squashed to each candidate size (and scale) and blown
+back as the pipeline would, to measure the resolution ceiling: what a perfect
+network could still score at that size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from unetseg.config.params import worker_count
+from unetseg.core.errors import DataError
+from unetseg.data.decoding import open_checked, read_image, sixteen_bit
+from unetseg.data.masks import GREY_TOLERANCE
+from unetseg.data.resize import resize_mask, resize_mask_nearest, resize_probabilities
+
+GREY, INDEX, COLOUR = "grey", "index", "colour"
+MAX_VALUES = 64  # more distinct values in one mask than this: it is not a label map (JPEG noise, a photo)
+SIZE_STEP = 32  # candidate sides are multiples of this: what a U-Net of 5 halvings (the encoder) needs
+LONG_SIDES = (64, 96, 128, 160, 192, 224, 256)  # resize candidates; above, patches (decisions.MAX_RESIZE)
+SCALES = (1.0, 0.75, 0.5, 0.375, 0.25)
+# a pixel whose channels are further apart than this is coloured: a grey car on a grey floor has a
+# fifth of its pixels so (Carvana), a grey micrograph none, even saved as JPEG
+COLOURED = 8
+
+
+def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int]:
+    """(values, kind, full scale): palette indices, grey levels, or colours packed as r<<16|g<<8|b."""
+    image, _ = open_checked(path, "mask", max_pixels)
+    if image.mode in ("P", "PA"):
+        values = np.asarray(image.convert("P") if image.mode == "PA" else image)
+        return values.astype(np.int64), INDEX, 255
+    if image.mode == "1":
+        return np.asarray(image, dtype=np.int64), GREY, 1
+    if sixteen_bit(image):
+        return np.asarray(image, dtype=np.int64), GREY, 65535
+    if image.mode in ("L", "LA"):
+        return np.asarray(image.convert("L"), dtype=np.int64), GREY, 255
+    rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
+    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    if np.count_nonzero(spread > GREY_TOLERANCE) <= 0.01 * spread.size:  # black/white saved as RGB, JPEG chroma
+        return rgb.mean(axis=2).round().astype(np.int64), GREY, 255
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2], COLOUR, 255
+
+
+def noisy_binary(found: np.ndarray, kind: str, full: int) -> bool:
+    """Grey levels of a binary mask saved lossy or smoothed: more than two, and some of them just
+    below white (JPEG ringing), not the small indices of a label map with a void value at the top."""
+    top = found[found < full]
+    return kind == GREY and len(found) > 2 and (len(found) > MAX_VALUES or bool(np.any(top >= full * 3 / 4)))
+
+
+def _labels(values: np.ndarray, kind: str, full: int) -> tuple[np.ndarray, list] | None:
+    """A provisional label image (uint8) and the value of each label: a noisy binary mask thresholded
+    at half the full scale, else the values as they are when there are few."""
+    found = np.unique(values)
+    if noisy_binary(found, kind, full):
+        return (values > full / 2).astype(np.uint8), ["low", "high"]
+    if len(found) <= MAX_VALUES:
+        return np.searchsorted(found, values).astype(np.uint8), [int(v) for v in found]
+    return None
+
+
+def _overlaps(labels: np.ndarray, back: np.ndarray, count: int) -> list[list[int]]:
+    """Per label: [pixels in the truth, pixels in the round trip, pixels in both]."""
+    truth = np.bincount(labels.ravel(), minlength=count)[:count]
+    trip = np.bincount(back.ravel(), minlength=count)[:count]
+    both = np.bincount(labels[labels == back].ravel(), minlength=count)[:count]
+    return [[int(a), int(b), int(c)] for a, b, c in zip(truth, trip, both)]
+
+
+def round_trip(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A mask squashed to `size` and blown back by the pipeline's rules: two labels as a binary mask
+    (area majority down, probabilities bilinear up, threshold one half), more as a label map (nearest)."""
+    original = labels.shape
+    if labels.max() <= 1:
+        small = resize_mask(labels, size)
+        return (resize_probabilities(small.astype(np.float32), original) > 0.5).astype(np.uint8)
+    return resize_mask_nearest(resize_mask_nearest(labels, size), original)
+
+
+def structure_width(labels: np.ndarray) -> float | None:
+    """The typical width in pixels of the structures that are not the image's largest label: four times
+    their mean distance to the boundary (exact for stripes; two thirds of the diameter for discs)."""
+    counts = np.bincount(labels.ravel())
+    minority = labels != counts.argmax()
+    if not minority.any():
+        return None
+    return float(4 * ndimage.distance_transform_edt(minority)[minority].mean())
+
+
+@dataclass(frozen=True)
+class PairJob:
+    image: str
+    mask: str
+    max_pixels: int
+    sizes: tuple  # candidate (height, width) of the resize mode
+    ignore: tuple  # values the user names as void
+
+
+def measure_pair(job: PairJob) -> dict:
+    """What the fingerprint keeps of one pair; a file that cannot be read is a problem, not an exception."""
+    start = time.perf_counter()
+    try:
+        image, info = read_image(job.image, job.max_pixels, with_info=True)
+        values, kind, full = _raw_mask(job.mask, job.max_pixels)
+    except DataError as error:
+        return {"problem": str(error)}
+    read_seconds = time.perf_counter() - start
+    sample = image[::4, ::4].astype(np.int16)
+    result = {
+        "size": list(info.size), "mask_size": list(values.shape), "kind": kind, "full": full,
+        "colour_share": float(np.mean(sample.max(axis=2) - sample.min(axis=2) > COLOURED)), "read_seconds": read_seconds,
+    }
+    found, counts = np.unique(values, return_counts=True)
+    left = np.unique(values[:, : values.shape[1] // 2], return_counts=True)
+    result["values"] = {int(v): int(n) for v, n in zip(found[-4 * MAX_VALUES:], counts[-4 * MAX_VALUES:])}
+    result["distinct"] = int(len(found))
+    result["noisy"] = noisy_binary(found, kind, full)
+    result["left"] = {int(v): int(n) for v, n in zip(*left) if len(found) <= MAX_VALUES}
+    if kind == GREY and full > 1:
+        result["nonbinary"] = float(np.count_nonzero((values > full / 4) & (values < full * 3 / 4)) / values.size)
+    labelled = _labels(np.where(np.isin(values, job.ignore), values.min(), values), kind, full)
+    if labelled is None:
+        return result
+    labels, names = labelled
+    if labels.shape != tuple(info.size):  # as data.resize_masks would have it
+        labels = resize_mask_nearest(labels, tuple(info.size))
+    result["label_values"] = names
+    result["width"] = structure_width(labels)
+    result["components"] = int(ndimage.label(labels > 0)[1]) if len(names) == 2 else None
+    result["resize"] = {f"{h}x{w}": _overlaps(labels, round_trip(labels, (h, w)), len(names)) for h, w in job.sizes}
+    height, width = info.size
+    result["scales"] = {
+        str(s): _overlaps(labels, round_trip(labels, (max(1, round(height * s)), max(1, round(width * s)))),
+                          len(names))
+        for s in SCALES if s < 1
+    }
+    return result
+
+
+def candidate_sizes(sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Resize-mode sizes at the images' median aspect ratio, long sides from `LONG_SIDES`, both sides
+    multiples of `SIZE_STEP`, none above the median image."""
+    heights, widths = np.array([s[0] for s in sizes]), np.array([s[1] for s in sizes])
+    aspect = float(np.median(heights / widths))
+    longest = max(np.median(heights), np.median(widths))
+    found = []
+    for side in LONG_SIDES:
+        if side > max(longest, LONG_SIDES[0]):
+            break
+        short = max(LONG_SIDES[0], int(round(side * min(aspect, 1 / aspect) / SIZE_STEP)) * SIZE_STEP)
+        size = (side, short) if aspect >= 1 else (short, side)
+        if size not in found:
+            found.append(size)
+    return found
+
+
+@dataclass
+class Fingerprint:
+    pairs: int
+    results: list[dict]  # per pair, as measure_pair returns it
+    sizes: list[tuple[int, int]]  # the resize candidates
+    problems: list[str] = field(default_factory=list)
+
+    def counter(self, key) -> Counter:
+        return Counter(key(r) for r in self.results)
+
+
+def header_sizes(pairs, max_pixels: int) -> list[tuple[int, int]]:
+    """Each image's (height, width) from its header alone (EXIF turn included), for the candidate sizes."""
+    sizes = []
+    for pair in pairs:
+        with Image.open(pair.image) as image:
+            width, height = image.size
+            if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                width, height = height, width
+        if width * height > max_pixels:
+            raise DataError(f"{pair.image}: {width}x{height} pixels, over data.max_pixels {max_pixels:,}")
+        sizes.append((height, width))
+    return sizes
+
+
+def fingerprint(pairs, max_pixels: int, ignore: tuple = (), workers: int = 0) -> Fingerprint:
+    """Read every pair once, in `workers` processes (0: one per core)."""
+    try:
+        sizes = candidate_sizes(header_sizes(pairs, max_pixels))
+    except OSError as error:
+        raise DataError(f"cannot read an image header: {error}") from None
+    jobs = [PairJob(str(p.image), str(p.mask), max_pixels, tuple(sizes), tuple(ignore)) for p in pairs]
+    count = worker_count(workers)
+    if count == 1 or len(jobs) < 8:
+        results = list(map(measure_pair, jobs))
+    else:
+        with ProcessPoolExecutor(count) as pool:
+            results = list(pool.map(measure_pair, jobs, chunksize=max(1, len(jobs) // (8 * count))))
+    problems = [r["problem"] for r in results if "problem" in r]
+    return Fingerprint(len(pairs), [r for r in results if "problem" not in r], sizes, problems)

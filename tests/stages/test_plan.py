@@ -1,0 +1,104 @@
+"""`unetseg plan` on real files: params rewritten in place, plan.json beside them, refusals that touch nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import make_blobs
+from unetseg.cli import main
+from unetseg.config.loading import load_params
+from unetseg.plan import planning
+from unetseg.plan.throughput import Throughput
+
+
+@pytest.fixture
+def project(tmp_path):
+    params = tmp_path / "project" / "params.yaml"
+    params.parent.mkdir()
+    params.write_text((planning.Path(__file__).parents[2] / "params.yaml").read_text())  # comments and all
+    images, masks = make_blobs(tmp_path / "data")
+    return params, images, masks
+
+
+FIXED = Throughput(train_step=0.05, infer_item=0.002)
+
+
+@pytest.fixture
+def fixed_machine(monkeypatch):
+    """The planner's timing replaced by fixed numbers: what a plan does with them, apart from the clock."""
+    monkeypatch.setattr(planning, "measure_throughput", lambda params, size: FIXED)
+
+
+def test_plan_rewrites_the_params_in_place_and_writes_its_reasons(project, capsys):
+    params, images, masks = project
+    comments = [line for line in params.read_text().splitlines() if "#" in line]
+    assert main(["plan", str(images), str(masks), "--params", str(params), "--minutes", "5"]) == 0
+    out = capsys.readouterr().out
+    planned = load_params(params)
+    assert planned.data.images_dir == "../data/images" and planned.data.mask_pattern == "{stem}_mask.png"
+    assert planned.split.group_pattern == "^([^_]+)_"
+    assert planned.classes.names == () and planned.model.encoder == "none"
+    assert planned.patches.enabled is False and max(planned.preprocess.image_size) <= 96
+    assert planned.generate == load_params(planning.Path(__file__).parents[2] / "params.yaml").generate  # untouched
+    text = params.read_text()
+    assert all(comment.partition("#")[2] in text for comment in comments)  # every comment kept
+    record = json.loads((params.parent / "plan.json").read_text())
+    keys = [d["key"] for d in record["decisions"]]
+    assert "train.epochs" in keys and "preprocess.image_size" in keys
+    assert all(d["because"] for d in record["decisions"])
+    assert record["machine"]["train_step_seconds"] > 0 and record["fingerprint"]["pairs"] == 16
+    assert "preprocess.image_size" in out and "dvc repro" in out
+    # the schedule fits the budget by the plan's own estimate
+    assert sum(record["estimate_seconds"].values()) <= 5 * 60
+
+
+def test_same_inputs_same_plan_and_more_minutes_only_train_longer(project, fixed_machine):
+    params, images, masks = project
+    original = params.read_text()
+    main(["plan", str(images), str(masks), "--params", str(params), "--minutes", "5"])
+    first, first_plan = params.read_text(), (params.parent / "plan.json").read_text()
+    params.write_text(original)
+    main(["plan", str(images), str(masks), "--params", str(params), "--minutes", "5"])
+    assert params.read_text() == first and (params.parent / "plan.json").read_text() == first_plan
+    short = load_params(params)
+    params.write_text(original)
+    main(["plan", str(images), str(masks), "--params", str(params), "--minutes", "30"])
+    long = load_params(params)
+    assert long.train.epochs * long.train.steps_per_epoch > short.train.epochs * short.train.steps_per_epoch
+    for section in ("data", "classes", "split", "preprocess", "patches", "model", "augment", "inference"):
+        assert getattr(long, section) == getattr(short, section), section
+
+
+def _refused(project, capsys, *args) -> str:
+    params = project[0]
+    before = params.read_text()
+    assert main(["plan", *map(str, args), "--params", str(params)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert params.read_text() == before and not (params.parent / "plan.json").exists()
+    return err
+
+
+def test_bad_inputs_are_refused_and_touch_nothing(project, capsys, tmp_path, fixed_machine):
+    params, images, masks = project
+    (masks / "s0_0_mask.png").rename(masks / "other.png")
+    err = _refused(project, capsys, images, masks)
+    assert "cannot tell how the files" in err and "--mask-pattern" in err
+    (masks / "other.png").rename(masks / "s0_0_mask.png")
+    good = (masks / "s1_0_mask.png").read_bytes()
+    (masks / "s1_0_mask.png").write_bytes(b"not a png")
+    assert "s1_0_mask.png" in _refused(project, capsys, images, masks)
+    (masks / "s1_0_mask.png").write_bytes(good)
+    one = tmp_path / "one"
+    make_blobs(one, count=1)
+    assert "at least 4" in _refused(project, capsys, one / "images", one / "masks")
+    assert "masks folder not found" in _refused(project, capsys, images, tmp_path / "nowhere")
+    assert "--minutes 0.2 is too short" in _refused(project, capsys, images, masks, "--minutes", "0.2")
+
+
+def test_a_pattern_given_is_kept(project, fixed_machine):
+    params, images, masks = project
+    assert main(["plan", str(images), str(masks), "--params", str(params), "--mask-pattern", "{stem}_mask.*"]) == 0
+    assert load_params(params).data.mask_pattern == "{stem}_mask.*"

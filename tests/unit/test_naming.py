@@ -1,0 +1,70 @@
+"""Pairing patterns and groups found from the names alone, and the hint check-data gives with them."""
+
+import pytest
+
+from unetseg.config.params import Data
+from unetseg.data.checking import check_data
+from unetseg.data.naming import Naming, find_group_pattern, find_naming
+from unetseg.data.pairing import find_pairs
+
+
+def _folders(tmp_path, images, masks):
+    for folder, names in (("images", images), ("masks", masks)):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / name).write_bytes(b"")  # naming reads names only
+    return tmp_path / "images", tmp_path / "masks"
+
+
+CASES = [
+    # (images, masks, expected naming): the layouts of the datasets users bring
+    (["car1_01.jpg", "car1_02.jpg", "car2_01.jpg"], ["car1_01_mask.gif", "car1_02_mask.gif", "car2_01_mask.gif"],
+     Naming("{stem}_mask.gif", "")),
+    (["0.png", "1.png", "10.png"], ["0.png", "1.png", "10.png"], Naming("{stem}.png", "")),
+    (["horse001.jpg", "horse002.jpg"], ["horse001.png", "horse002.png"], Naming("{stem}.png", "")),
+    (["21_training.tif", "22_training.tif", "40_training.tif"], ["21_manual1.gif", "22_manual1.gif", "40_manual1.gif"],
+     Naming("{id}_manual1.gif", "^(.+)_training$")),
+    (["img_7.png", "img_12.png"], ["mask_7.png", "mask_12.png"], Naming("mask_{id}.png", "^img_(.+)$")),
+    (["0001TP_006690.png", "0001TP_006720.png", "Seq05VD_f00000.png"],
+     ["0001TP_006690_L.png", "0001TP_006720_L.png", "Seq05VD_f00000_L.png"], Naming("{stem}_L.png", "")),
+    (["a1.jpg", "b2.jpg"], ["a1.png", "b2.tif"], Naming("{stem}.*", "")),  # mixed extensions: a wildcard
+    (["only.jpg"], ["only_lesion.png"], Naming("{stem}_lesion.png", "")),
+]
+
+
+@pytest.mark.parametrize("images,masks,expected", CASES, ids=lambda c: c.mask_pattern if isinstance(c, Naming) else "")
+def test_naming_found_pairs_every_file(tmp_path, images, masks, expected):
+    images_dir, masks_dir = _folders(tmp_path, images, masks)
+    naming = find_naming(images_dir, masks_dir)
+    assert naming == expected
+    pairs, problems = find_pairs(images_dir, masks_dir, naming.mask_pattern, naming.id_pattern)
+    assert problems == [] and len(pairs) == len(images)
+
+
+@pytest.mark.parametrize("images,masks", [
+    (["a.png", "b.png"], ["x.png", "y.png"]),  # nothing in common
+    (["a.png", "b.png", "c.png"], ["a.png", "b.png"]),  # an image without a mask
+    (["a.jpg", "a.png"], ["a.png"]),  # two images with one stem
+])
+def test_no_naming_when_the_names_do_not_show_one(tmp_path, images, masks):
+    assert find_naming(*_folders(tmp_path, images, masks)) is None
+
+
+def test_groups_from_the_names():
+    cars = [f"car{c}_{v:02d}" for c in range(8) for v in range(16)]
+    assert find_group_pattern(cars) == ("^([^_]+)_", 8)
+    # the coarsest grouping that is still a grouping: patients, not their studies
+    slices = [f"p{p}_s{s}_{i}" for p in range(6) for s in range(3) for i in range(4)]
+    assert find_group_pattern(slices) == ("^([^_]+)_", 6)
+    assert find_group_pattern([f"{i:04d}" for i in range(50)]) == ("", 50)  # no separator: by image
+    few = [f"seq{s}_{i}" for s in range(3) for i in range(20)]  # 3 sequences: too few for a split by group
+    assert find_group_pattern(few) == ("", 60)
+
+
+def test_check_data_names_the_pattern_that_pairs(tmp_path):
+    images_dir, masks_dir = _folders(tmp_path, ["21_training.tif", "22_training.tif"],
+                                     ["21_manual1.gif", "22_manual1.gif"])
+    check = check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir), "{stem}.png"))
+    hint = check.problems[-1]
+    assert hint.startswith("hint: images are named like 21_training.tif; masks like 21_manual1.gif")
+    assert "--mask-pattern '{id}_manual1.gif' --id-pattern '^(.+)_training$'" in hint

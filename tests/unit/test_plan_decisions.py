@@ -1,0 +1,127 @@
+"""The planner's decisions from real files: what the masks are, resize or patches, encoder, mirroring."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unetseg.core.errors import DataError
+from unetseg.data.pairing import find_pairs
+from unetseg.plan import decisions
+from unetseg.plan.fingerprint import fingerprint
+
+
+def _write(tmp_path, masks, images=None, suffix=".png", mode=None, quality=None):
+    (tmp_path / "images").mkdir(parents=True)
+    (tmp_path / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for index, mask in enumerate(masks):
+        height, width = mask.shape[:2]
+        image = images[index] if images is not None else rng.integers(0, 255, (height, width), np.uint8)
+        Image.fromarray(image).save(tmp_path / "images" / f"{index:03d}.png")
+        picture = Image.fromarray(mask)
+        if mode:
+            picture = picture.convert(mode)
+        picture.save(tmp_path / "masks" / f"{index:03d}{suffix}", **({"quality": quality} if quality else {}))
+    pairs, problems = find_pairs(tmp_path / "images", tmp_path / "masks", "{stem}" + suffix)
+    assert not problems
+    return pairs
+
+
+def plan(tmp_path, masks, ignore=(), **kwargs) -> dict:
+    """Every data decision for these masks, as {key: value}."""
+    fp = fingerprint(_write(tmp_path, masks, **kwargs), 10**8, ignore, workers=1)
+    task, found = decisions.plan_task(fp, ignore)
+    _, mode = decisions.plan_mode(fp, task)
+    chosen = found + mode + decisions.plan_encoder(fp) + decisions.plan_mirroring(fp, task)
+    return {d.key: d.value for d in chosen}
+
+
+def blobs(count=8, size=(256, 256), radius=60, value=255, seed=0):
+    """Large discs placed at random: objects that a small resize keeps."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    rows, columns = np.mgrid[:height, :width]
+    masks = []
+    for _ in range(count):
+        cy, cx = rng.integers(radius, height - radius), rng.integers(radius, width - radius)
+        masks.append((((rows - cy) ** 2 + (columns - cx) ** 2 < radius**2) * value).astype(np.uint8))
+    return masks
+
+
+def test_large_objects_resize_small_and_binary(tmp_path):
+    chosen = plan(tmp_path, blobs())
+    assert chosen["classes.names"] == []
+    assert chosen["patches.enabled"] is False
+    assert max(chosen["preprocess.image_size"]) <= 128
+    assert chosen["model.encoder"] == "none"  # grey images
+    assert chosen["augment.flip_horizontal"] is True
+
+
+def test_thin_structures_get_patches_at_full_scale(tmp_path):
+    masks = []
+    for shift in range(6):
+        mask = np.zeros((384, 384), np.uint8)
+        mask[:, shift + 10::24] = 255  # lines 1 px wide: no resize keeps them
+        mask[shift + 5::24, :] = 255
+        masks.append(mask)
+    chosen = plan(tmp_path, masks)
+    assert chosen["patches.enabled"] is True
+    assert chosen["patches.scale"] == 1.0
+    assert chosen["patches.size"] == [128, 128]
+
+
+def test_jpeg_masks_are_binary_with_a_measured_noise_limit(tmp_path):
+    chosen = plan(tmp_path, blobs(count=6), suffix=".jpg", mode="RGB", quality=75)
+    assert chosen["classes.names"] == []
+    assert 0.01 <= chosen["data.max_nonbinary_fraction"] <= 0.05
+
+
+def test_bright_majority_is_two_classes_with_the_dark_structure_second(tmp_path):
+    masks = [255 - mask for mask in blobs(count=6, radius=40)]  # dark discs on a bright field (membranes' way)
+    chosen = plan(tmp_path, masks)
+    assert chosen["classes.values"] == [255, 0]
+    assert chosen["classes.masks"] == "labels"
+
+
+def test_label_maps_with_a_void_value(tmp_path):
+    masks = []
+    for index, blob in enumerate(blobs(count=6)):
+        labels = np.where(blob > 0, 1 + index % 2, 0).astype(np.uint8)
+        labels[:2] = 15  # an unlabelled strip
+        masks.append(labels)
+    chosen = plan(tmp_path, masks, ignore=(15,))
+    assert chosen["classes.names"] == ["value_0", "value_1", "value_2"]
+    assert chosen["classes.values"] == [0, 1, 2] and chosen["classes.ignore"] == [15]
+
+
+def test_colour_masks_are_classes_by_colour(tmp_path):
+    palette = np.array([[0, 0, 0], [200, 30, 30], [30, 30, 200]], np.uint8)
+    masks = [palette[np.where(blob > 0, 1 + i % 2, 0)] for i, blob in enumerate(blobs(count=6))]
+    chosen = plan(tmp_path, masks)
+    assert chosen["classes.masks"] == "colours"
+    assert chosen["classes.values"] == [[0, 0, 0], [30, 30, 200], [200, 30, 30]]
+
+
+def test_objects_always_on_one_side_turn_mirroring_off(tmp_path):
+    masks = []
+    for mask in blobs(count=6, radius=30):
+        mask[:, 128:] = 0  # every object in the left half
+        masks.append(mask)
+    chosen = plan(tmp_path, masks)
+    assert chosen["augment.flip_horizontal"] is False and chosen["inference.tta_flip"] is False
+
+
+def test_colour_photographs_get_the_encoder_when_installed(tmp_path):
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (256, 256, 3), np.uint8) for _ in range(6)]
+    chosen = plan(tmp_path, blobs(count=6), images=images)
+    expected = "efficientnet_lite0" if decisions.encoder_installed() else "none"
+    assert chosen["model.encoder"] == expected
+
+
+def test_unusable_masks_are_refused(tmp_path):
+    with pytest.raises(DataError, match="nothing to learn"):
+        plan(tmp_path / "a", [np.zeros((64, 64), np.uint8)] * 4)
+    rng = np.random.default_rng(0)
+    with pytest.raises(DataError, match="not binary masks"):  # photographs in the masks folder
+        plan(tmp_path / "b", [rng.integers(0, 255, (64, 64), np.uint8) for _ in range(4)])
