@@ -25,13 +25,17 @@ def _preset(args) -> int:
 
 
 def _mask_value(text: str):
-    """A mask value on the command line: 15, or a colour [0,0,0]."""
+    """A mask value on the command line: a level 0..65535 (15), or a colour [r,g,b] of 0..255 ([0,0,0])."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
         value = None
-    if not (isinstance(value, int) or isinstance(value, list) and all(isinstance(v, int) for v in value)):
-        raise argparse.ArgumentTypeError(f"a mask value is an integer (15) or a colour ([0,0,0]), got {text!r}")
+    level = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535
+    colour = isinstance(value, list) and len(value) == 3 and all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
+    if not (level or colour):
+        raise argparse.ArgumentTypeError(f"a mask value is a level 0..65535 (15) or a colour [r,g,b] of 0..255 "
+                                         f"([0,0,0]), got {text!r}")
     return value
 
 
@@ -86,8 +90,11 @@ def _plan(args) -> int:
     from unetseg.data.naming import Naming
     from unetseg.plan.planning import PLAN_FILE, format_plan, make_plan, write_plan
 
-    naming = Naming(args.mask_pattern, args.id_pattern or "") if args.mask_pattern else None
-    if args.id_pattern and naming is None:
+    naming = None
+    if args.mask_pattern:  # checked as params are
+        data = Data(str(args.images_dir), str(args.masks_dir), args.mask_pattern, args.id_pattern or "")
+        naming = Naming(data.mask_pattern, data.id_pattern)
+    elif args.id_pattern:
         raise UsageError("unetseg plan: --id-pattern needs --mask-pattern (the mask name it fills)")
     plan = make_plan(args.images_dir, args.masks_dir, args.params, args.minutes, args.ignore, naming)
     print(format_plan(plan))

@@ -82,7 +82,7 @@ def _refused(project, capsys, *args) -> str:
 
 
 def test_bad_inputs_are_refused_and_touch_nothing(project, capsys, tmp_path, fixed_machine):
-    params, images, masks = project
+    _, images, masks = project
     (masks / "s0_0_mask.png").rename(masks / "other.png")
     err = _refused(project, capsys, images, masks)
     assert "cannot tell how the files" in err and "--mask-pattern" in err
@@ -96,6 +96,9 @@ def test_bad_inputs_are_refused_and_touch_nothing(project, capsys, tmp_path, fix
     assert "at least 4" in _refused(project, capsys, one / "images", one / "masks")
     assert "masks folder not found" in _refused(project, capsys, images, tmp_path / "nowhere")
     assert "--minutes 0.2 is too short" in _refused(project, capsys, images, masks, "--minutes", "0.2")
+    assert "data.id_pattern" in _refused(project, capsys, images, masks, "--mask-pattern", "{id}.png",
+                                         "--id-pattern", "(")
+    assert "--ignore" in _refused(project, capsys, images, masks, "--ignore", "[]")
 
 
 def test_a_pattern_given_is_kept(project, fixed_machine):

@@ -29,6 +29,7 @@ CASES = [
      ["0001TP_006690_L.png", "0001TP_006720_L.png", "Seq05VD_f00000_L.png"], Naming("{stem}_L.png", "")),
     (["a1.jpg", "b2.jpg"], ["a1.png", "b2.tif"], Naming("{stem}.*", "")),  # mixed extensions: a wildcard
     (["only.jpg"], ["only_lesion.png"], Naming("{stem}_lesion.png", "")),
+    (["img_0.png", "img_1.png"], ["lbl_0_{x}.png", "lbl_1_{x}.png"], Naming("lbl_{id}_{{x}}.png", "^img_(.+)$")),
 ]
 
 

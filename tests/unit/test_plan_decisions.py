@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from unetseg.config.class_values import Classes
+from unetseg.config.params import Data
 from unetseg.core.errors import DataError
+from unetseg.data.classes import ClassMap
+from unetseg.data.masks import read_truth
 from unetseg.data.pairing import find_pairs
 from unetseg.plan import decisions
 from unetseg.plan.fingerprint import fingerprint
@@ -28,12 +32,23 @@ def _write(tmp_path, masks, images=None, suffix=".png", mode=None, quality=None)
 
 
 def plan(tmp_path, masks, ignore=(), **kwargs) -> dict:
-    """Every data decision for these masks, as {key: value}."""
-    fp = fingerprint(_write(tmp_path, masks, **kwargs), 10**8, ignore, workers=1)
+    """Every data decision for these masks, as {key: value}, after checking that the pipeline reads
+    every mask by the planned rules (the split stage's check)."""
+    pairs = _write(tmp_path, masks, **kwargs)
+    fp = fingerprint(pairs, 10**8, ignore, workers=1)
     task, found = decisions.plan_task(fp, ignore)
     _, mode = decisions.plan_mode(fp, task)
-    chosen = found + mode + decisions.plan_encoder(fp) + decisions.plan_mirroring(fp, task)
-    return {d.key: d.value for d in chosen}
+    chosen = {d.key: d.value for d in found + mode + decisions.plan_encoder(fp) + decisions.plan_mirroring(fp, task)}
+    classes = {key.partition(".")[2]: value for key, value in chosen.items() if key.startswith("classes.")}
+    class_map = ClassMap.from_params(Classes(**{k: _tupled(v) for k, v in classes.items()}))
+    data = Data(str(tmp_path), str(tmp_path), max_nonbinary_fraction=chosen.get("data.max_nonbinary_fraction", 0.05))
+    for pair in pairs:
+        read_truth(pair.mask, masks[0].shape[:2], data, pair.image, class_map)
+    return chosen
+
+
+def _tupled(value):
+    return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
 
 
 def blobs(count=8, size=(256, 256), radius=60, value=255, seed=0):
@@ -125,3 +140,37 @@ def test_unusable_masks_are_refused(tmp_path):
     rng = np.random.default_rng(0)
     with pytest.raises(DataError, match="not binary masks"):  # photographs in the masks folder
         plan(tmp_path / "b", [rng.integers(0, 255, (64, 64), np.uint8) for _ in range(4)])
+
+
+def test_colour_masks_with_an_empty_one_and_near_grey_colours(tmp_path):
+    palette = np.array([[0, 0, 0], [255, 255, 255], [200, 20, 20]], np.uint8)
+    masks = []
+    for index, blob in enumerate(blobs(count=6)):
+        labels = np.where(blob > 0, 1, 0)
+        labels[:3, :3] = 2  # a small red mark: under 1 % of the pixels
+        masks.append(palette[labels])
+    masks.append(np.zeros_like(masks[0]))  # one mask with nothing in it: black, which is also grey
+    chosen = plan(tmp_path, masks)
+    assert chosen["classes.masks"] == "colours"
+    assert chosen["classes.values"] == [[0, 0, 0], [200, 20, 20], [255, 255, 255]]
+
+
+def test_one_bit_masks_with_a_bright_majority(tmp_path):
+    chosen = plan(tmp_path, [255 - mask for mask in blobs(count=6, radius=40)], mode="1")
+    assert chosen["classes.values"] == [255, 0]  # as the label reader sees a 1-bit mask
+
+
+def test_binary_levels_above_zero_with_an_empty_mask_are_two_classes(tmp_path):
+    masks = [np.where(mask > 0, 2, 1).astype(np.uint8) for mask in blobs(count=5)]
+    masks.append(np.ones_like(masks[0]))  # background only: the binary reader would call it all object
+    chosen = plan(tmp_path, masks)
+    assert chosen["classes.values"] == [1, 2]
+
+
+def test_a_label_map_drawn_in_grey_levels_is_not_a_noisy_binary_mask(tmp_path):
+    masks = []
+    for index, blob in enumerate(blobs(count=8, radius=40)):
+        labels = np.where(blob > 0, 50 * (1 + index % 4), 0).astype(np.uint8)
+        masks.append(labels)
+    chosen = plan(tmp_path, masks)
+    assert chosen["classes.values"] == [0, 50, 100, 150, 200]

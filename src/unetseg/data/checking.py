@@ -118,10 +118,10 @@ def check_data(images_dir, masks_dir, data: Data, workers: int = 0, classes: Cla
     """A dataset's pairs, summary and problems: pairing problems and file problems together, with the
     patterns that would pair the names when these do not."""
     pairs, problems = find_pairs(images_dir, masks_dir, data.mask_pattern, data.id_pattern)
-    if problems and (naming := find_naming(images_dir, masks_dir)) is not None:
-        if (naming.mask_pattern, naming.id_pattern) != (data.mask_pattern, data.id_pattern):
-            problems.append(f"hint: {describe_names(images_dir, masks_dir, 1)}: {naming.options()} pairs every file "
-                            f"(data.mask_pattern {naming.mask_pattern!r}, data.id_pattern {naming.id_pattern!r})")
+    naming = find_naming(images_dir, masks_dir) if problems else None
+    if naming is not None and not find_pairs(images_dir, masks_dir, naming.mask_pattern, naming.id_pattern)[1]:
+        problems.append(f"hint: {describe_names(images_dir, masks_dir, 1)}: {naming.options()} pairs every file "
+                        f"(data.mask_pattern {naming.mask_pattern!r}, data.id_pattern {naming.id_pattern!r})")
     check = check_pairs(pairs, data, workers, classes)
     file_problems = check.problems
     check.problems = problems + ([f"{len(file_problems)} file problem(s):"] if file_problems else []) + [

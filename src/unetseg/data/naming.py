@@ -76,7 +76,7 @@ def find_naming(images_dir, masks_dir) -> Naming | None:
     if len(set(stems)) != len(stems) or len(set(mask_stems)) != len(mask_stems):
         return None
     if set(stems) == set(mask_stems):  # same names, another (or the same) extension
-        return Naming("{stem}" + ending, "")
+        return _naming("", "{stem}", ending)
     if len(images) < 2:
         return _by_stem(stems, mask_stems, ending)
     image_head, image_middles, image_tail = _split(stems)
@@ -85,7 +85,20 @@ def find_naming(images_dir, masks_dir) -> Naming | None:
         return _by_stem(stems, mask_stems, ending)
     field = "{id}" if image_head or image_tail else "{stem}"
     id_pattern = f"^{re.escape(image_head)}(.+){re.escape(image_tail)}$" if field == "{id}" else ""
-    return Naming(mask_head.replace("{", "{{").replace("}", "}}") + field + mask_tail + ending, id_pattern)
+    return _naming(mask_head, field, mask_tail + ending, id_pattern)
+
+
+def _naming(head: str, field: str, tail: str, id_pattern: str = "") -> Naming | None:
+    """A mask pattern of fixed text around the field; None when that text holds a wildcard, which the
+    pattern would read as one (`*`, `?`, `[`). Braces are doubled, as str.format reads them."""
+    fixed = head + tail.removesuffix(".*")
+    if any(c in fixed for c in "*?["):
+        return None
+    return Naming(_braces(head) + field + _braces(tail), id_pattern)
+
+
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _by_stem(stems: list[str], mask_stems: list[str], ending: str) -> Naming | None:
@@ -102,13 +115,15 @@ def _by_stem(stems: list[str], mask_stems: list[str], ending: str) -> Naming | N
                     break
     for (head, tail), count in counts.most_common(1):
         if count == len(mask_stems) == len(stems):
-            return Naming(head + "{stem}" + tail + ending, "")
+            return _naming(head, "{stem}", tail + ending)
     return None
 
 
 def describe_names(images_dir, masks_dir, shown: int = 2) -> str:
     """How the first files of each folder are named, for a message."""
-    first = lambda files: ", ".join(p.name for p in files[:shown]) or "nothing"  # noqa: E731
+    def first(files):
+        return ", ".join(p.name for p in files[:shown]) or "nothing"
+
     return (f"images are named like {first(list_images(Path(images_dir)))}; "
             f"masks like {first(visible_files(Path(masks_dir)))}")
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unetseg.core.errors import DataError, listed
-from unetseg.plan.fingerprint import COLOUR, LONG_SIDES, MAX_VALUES, SCALES, Fingerprint
+from unetseg.plan.fingerprint import COLOUR, GREY, LONG_SIDES, MAX_VALUES, SCALES, Fingerprint
 
 BINARY_CEILING = 0.99  # per-image dice a perfect mask keeps through the resize and back
 CLASS_CEILING = 0.98  # IoU (pixels pooled over the images) the worst class keeps, for several classes
@@ -35,6 +35,8 @@ COLOUR_SHARE = 0.05  # images whose median has this share of coloured pixels (fi
 LOPSIDED = 0.15  # a class this far from half its pixels in the left half, on average: mirroring is not safe
 MAJORITY = 0.5  # a binary mask's bright value above this share of the pixels: plan two classes
 NONBINARY_LIMIT = 0.25  # a binary mask with more ambiguous pixels than this is not a mask
+NOISY_LEVELS = 16  # fewer grey levels than this over a dataset are a label map, not a noisy binary mask
+VOID_SHARE = 0.05  # a label map's top value (255) on fewer pixels than this is probably void: say so
 PATCH_SIDES = (128, 256)  # the smaller for images up to PATCH_LARGE on their short side at the working scale
 PATCH_LARGE = 512
 
@@ -76,19 +78,33 @@ def _value_totals(fp: Fingerprint) -> dict:
     return totals
 
 
-def _is_noisy_binary(fp: Fingerprint) -> bool:
-    """Grey masks with levels just below white: binary masks saved as JPEG or smoothed (fingerprint.noisy_binary)."""
-    return any(r["noisy"] for r in fp.results)
+def _is_noisy_binary(fp: Fingerprint, totals: dict) -> bool:
+    """Grey masks with levels just below white (fingerprint.noisy_binary), and many levels over the
+    dataset: binary masks saved as JPEG or smoothed, not a label map drawn in a few grey levels."""
+    return any(r["noisy"] for r in fp.results) and len(totals) > NOISY_LEVELS
+
+
+def _as_colours(fp: Fingerprint) -> None:
+    """Grey masks among colour masks (an empty, all-black one): their grey levels as the colours they are."""
+    for result in fp.results:
+        if result["kind"] != COLOUR:
+            for key in ("values", "left"):
+                result[key] = {value * 0x010101: n for value, n in result[key].items()}
+            result["label_values"] = [value * 0x010101 for value in result.get("label_values", [])]
+            result["kind"] = COLOUR
 
 
 def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
     """What the masks are, from the census of their values; the `classes.*` and `data.*` keys that say so."""
     kinds = sorted({r["kind"] for r in fp.results})
+    if kinds == sorted([COLOUR, GREY]) and not any(r["noisy"] for r in fp.results):
+        _as_colours(fp)
+        kinds = [COLOUR]
     if len(kinds) > 1:
         raise DataError(f"the masks mix encodings ({', '.join(kinds)}): plan one kind at a time")
     decisions = []
     totals = _value_totals(fp)
-    if _is_noisy_binary(fp):
+    if _is_noisy_binary(fp, totals):
         worst = max(r.get("nonbinary", 0.0) for r in fp.results)
         if worst > NONBINARY_LIMIT:
             raise DataError(
@@ -96,8 +112,10 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
                 f"pixels far from black and white: not binary masks, nor a label map (at most {MAX_VALUES} "
                 "values); check the masks folder"
             )
+        if ignore:
+            print(f"note: --ignore {listed(ignore)} does not apply: the masks are binary (saved lossy)")
         full = max(r["full"] for r in fp.results)
-        share = sum(n for v, n in totals.items() if v > full / 2) / sum(totals.values())
+        share = sum(r["bright"] for r in fp.results) / sum(r["pixels"] for r in fp.results)
         if share > MAJORITY:
             raise DataError(f"binary masks saved lossy (JPEG) whose bright value covers {share:.0%} of the pixels: "
                             "set classes.* by hand (README \"Several classes\")")
@@ -116,22 +134,29 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
         if len(kept) < 2:
             raise DataError(f"every mask holds the one value {listed(kept)} (ignored: {list(ignore)}): nothing "
                             "to learn")
-        if len(kept) == 2 and not present:
-            if kinds == [COLOUR]:  # two colours of any hue: the brighter is the object, as masks are read
+        colours = kinds == [COLOUR]
+        # the binary reader takes a mask of one level as background only when that level is 0
+        lone = kept[0] != 0 and any(set(r["values"]) <= {kept[0], *ignore} for r in fp.results)
+        if len(kept) == 2 and not present and not lone:
+            if colours:  # two colours of any hue: the brighter is the object, as masks are read
                 kept.sort(key=lambda v: 299 * (v >> 16) + 587 * ((v >> 8) & 255) + 114 * (v & 255))
-            task = Task(True, tuple(kept))
+            task = Task(True, tuple(kept), colours=colours)
             share = totals[kept[1]] / sum(totals.values())
         else:
-            task, share = Task(False, tuple(kept), present, kinds == [COLOUR]), None
+            task, share = Task(False, tuple(kept), present, colours), None
     if task.binary and share > MAJORITY:
         dark, bright = task.values  # the first class is the background (patches centre on the others)
-        task = Task(False, (bright, dark))
+        task = Task(False, (bright, dark), colours=task.colours)
         why = (f"the bright value covers {share:.0%} of the pixels: the dark one is the structure, planned as a "
                "class of its own")
     elif task.binary:
         why = f"binary masks (objects {share:.1%} of the pixels)"
     else:
         why = f"{len(task.values)} mask values: one class each"
+        top = max(task.values)
+        if not task.colours and top in (255, 65535) and totals[top] < VOID_SHARE * sum(totals.values()):
+            why += (f"; value {top} holds {totals[top] / sum(totals.values()):.1%} of the pixels: if it marks "
+                    f"void (unlabelled) pixels, plan again with --ignore {top}")
     decisions += [
         Decision("classes.names", [] if task.binary else _names(task), why),
         Decision("classes.values", [] if task.binary else [_plain(v, task.colours) for v in task.values],

@@ -27,7 +27,8 @@ from unetseg.data.masks import GREY_TOLERANCE
 from unetseg.data.resize import resize_mask, resize_mask_nearest, resize_probabilities
 
 GREY, INDEX, COLOUR = "grey", "index", "colour"
-MAX_VALUES = 64  # more distinct values in one mask than this: it is not a label map (JPEG noise, a photo)
+MAX_VALUES = 255  # more distinct values in one mask than this: not a label map (JPEG noise, a photo)
+FEW_COLOURS = 32  # an RGB mask of at most this many colours is a colour mask, however close they are to grey
 SIZE_STEP = 32  # candidate sides are multiples of this: what a U-Net of 5 halvings (the encoder) needs
 LONG_SIDES = (64, 96, 128, 160, 192, 224, 256)  # resize candidates; above, patches (decisions.MAX_RESIZE)
 SCALES = (1.0, 0.75, 0.5, 0.375, 0.25)
@@ -37,40 +38,46 @@ COLOURED = 8
 
 
 def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int]:
-    """(values, kind, full scale): palette indices, grey levels, or colours packed as r<<16|g<<8|b."""
+    """(values, kind, full scale): palette indices, grey levels, or colours packed as r<<16|g<<8|b.
+
+    An RGB mask is grey when its channels agree, or when it has many colours that all but
+    agree (a black/white mask saved as JPEG, read by its grey level as unetseg.data.masks
+    reads it); a few colours, however close to grey, are a colour mask.
+    """
     image, _ = open_checked(path, "mask", max_pixels)
     if image.mode in ("P", "PA"):
         values = np.asarray(image.convert("P") if image.mode == "PA" else image)
         return values.astype(np.int64), INDEX, 255
-    if image.mode == "1":
-        return np.asarray(image, dtype=np.int64), GREY, 1
+    if image.mode == "1":  # 0/255 as the label reader sees it (convert("L"))
+        return np.asarray(image, dtype=np.int64) * 255, GREY, 255
     if sixteen_bit(image):
         return np.asarray(image, dtype=np.int64), GREY, 65535
     if image.mode in ("L", "LA"):
         return np.asarray(image.convert("L"), dtype=np.int64), GREY, 255
     rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
+    if (rgb == rgb[..., :1]).all():
+        return rgb[..., 0], GREY, 255
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     spread = rgb.max(axis=2) - rgb.min(axis=2)
-    if np.count_nonzero(spread > GREY_TOLERANCE) <= 0.01 * spread.size:  # black/white saved as RGB, JPEG chroma
+    if len(np.unique(packed)) > FEW_COLOURS and np.count_nonzero(spread > GREY_TOLERANCE) <= 0.01 * spread.size:
         return rgb.mean(axis=2).round().astype(np.int64), GREY, 255
-    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2], COLOUR, 255
+    return packed, COLOUR, 255
 
 
 def noisy_binary(found: np.ndarray, kind: str, full: int) -> bool:
-    """Grey levels of a binary mask saved lossy or smoothed: more than two, and some of them just
-    below white (JPEG ringing), not the small indices of a label map with a void value at the top."""
+    """Grey levels of a binary mask saved lossy or smoothed: more than two, some of them just below
+    white (JPEG ringing), not the small indices of a label map with a void value at the top."""
     top = found[found < full]
     return kind == GREY and len(found) > 2 and (len(found) > MAX_VALUES or bool(np.any(top >= full * 3 / 4)))
 
 
-def _labels(values: np.ndarray, kind: str, full: int) -> tuple[np.ndarray, list] | None:
-    """A provisional label image (uint8) and the value of each label: a noisy binary mask thresholded
-    at half the full scale, else the values as they are when there are few."""
+def _labels(values: np.ndarray, full: int) -> tuple[np.ndarray, list] | None:
+    """A provisional label image (uint8) and the value of each label: the values as they are when
+    they are few, else (grey levels) foreground above half the full scale."""
     found = np.unique(values)
-    if noisy_binary(found, kind, full):
-        return (values > full / 2).astype(np.uint8), ["low", "high"]
     if len(found) <= MAX_VALUES:
         return np.searchsorted(found, values).astype(np.uint8), [int(v) for v in found]
-    return None
+    return (values > full / 2).astype(np.uint8), ["low", "high"]
 
 
 def _overlaps(labels: np.ndarray, back: np.ndarray, count: int) -> list[list[int]]:
@@ -126,16 +133,19 @@ def measure_pair(job: PairJob) -> dict:
     }
     found, counts = np.unique(values, return_counts=True)
     left = np.unique(values[:, : values.shape[1] // 2], return_counts=True)
-    result["values"] = {int(v): int(n) for v, n in zip(found[-4 * MAX_VALUES:], counts[-4 * MAX_VALUES:])}
-    result["distinct"] = int(len(found))
+    # pixels per value, and in the left half of the image (for mirroring): the top 256 values of a
+    # 16-bit mask at most, which is every value of an 8-bit one
+    result["values"] = {int(v): int(n) for v, n in zip(found[-256:], counts[-256:])}
+    result["pixels"] = int(values.size)
+    result["left"] = {int(v): int(n) for v, n in zip(*left) if int(v) in result["values"]}
+    result["distinct"] = len(found)
     result["noisy"] = noisy_binary(found, kind, full)
-    result["left"] = {int(v): int(n) for v, n in zip(*left) if len(found) <= MAX_VALUES}
-    if kind == GREY and full > 1:
+    result["bright"] = int(np.count_nonzero(values > full / 2))
+    if kind == GREY:
         result["nonbinary"] = float(np.count_nonzero((values > full / 4) & (values < full * 3 / 4)) / values.size)
-    labelled = _labels(np.where(np.isin(values, job.ignore), values.min(), values), kind, full)
-    if labelled is None:
-        return result
-    labels, names = labelled
+    if kind == COLOUR and len(found) > MAX_VALUES:
+        return result  # refused by the planner: too many colours for a class map
+    labels, names = _labels(np.where(np.isin(values, job.ignore), values.min(), values), full)
     if labels.shape != tuple(info.size):  # as data.resize_masks would have it
         labels = resize_mask_nearest(labels, tuple(info.size))
     result["label_values"] = names
@@ -161,7 +171,7 @@ def candidate_sizes(sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
     for side in LONG_SIDES:
         if side > max(longest, LONG_SIDES[0]):
             break
-        short = max(LONG_SIDES[0], int(round(side * min(aspect, 1 / aspect) / SIZE_STEP)) * SIZE_STEP)
+        short = max(LONG_SIDES[0], round(side * min(aspect, 1 / aspect) / SIZE_STEP) * SIZE_STEP)
         size = (side, short) if aspect >= 1 else (short, side)
         if size not in found:
             found.append(size)
@@ -182,23 +192,31 @@ class Fingerprint:
 def header_sizes(pairs, max_pixels: int) -> list[tuple[int, int]]:
     """Each image's (height, width) from its header alone (EXIF turn included), for the candidate sizes."""
     sizes = []
-    for pair in pairs:
-        with Image.open(pair.image) as image:
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own limit, below, names the file
+    try:
+        for pair in pairs:
+            sizes.append(_header_size(pair.image, max_pixels))
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return sizes
+
+
+def _header_size(path, max_pixels: int) -> tuple[int, int]:
+    try:
+        with Image.open(path) as image:
             width, height = image.size
             if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
                 width, height = height, width
-        if width * height > max_pixels:
-            raise DataError(f"{pair.image}: {width}x{height} pixels, over data.max_pixels {max_pixels:,}")
-        sizes.append((height, width))
-    return sizes
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"{path}: cannot read the image's header: {error}") from None
+    if width * height > max_pixels:
+        raise DataError(f"{path}: {width}x{height} pixels, over data.max_pixels {max_pixels:,}")
+    return height, width
 
 
 def fingerprint(pairs, max_pixels: int, ignore: tuple = (), workers: int = 0) -> Fingerprint:
     """Read every pair once, in `workers` processes (0: one per core)."""
-    try:
-        sizes = candidate_sizes(header_sizes(pairs, max_pixels))
-    except OSError as error:
-        raise DataError(f"cannot read an image header: {error}") from None
+    sizes = candidate_sizes(header_sizes(pairs, max_pixels))
     jobs = [PairJob(str(p.image), str(p.mask), max_pixels, tuple(sizes), tuple(ignore)) for p in pairs]
     count = worker_count(workers)
     if count == 1 or len(jobs) < 8:
