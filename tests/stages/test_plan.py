@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import make_blobs
+from conftest import make_blobs, shared_dataset
 from unetseg.cli import main
 from unetseg.config.loading import load_params
 from unetseg.plan import planning
@@ -105,3 +105,20 @@ def test_a_pattern_given_is_kept(project, fixed_machine):
     params, images, masks = project
     assert main(["plan", str(images), str(masks), "--params", str(params), "--mask-pattern", "{stem}_mask.*"]) == 0
     assert load_params(params).data.mask_pattern == "{stem}_mask.*"
+
+
+@pytest.mark.parametrize("dataset, ignore, expected", [
+    ("isbi2012-membranes", (), {"patches.enabled": True, "classes.values": [255, 0], "model.encoder": "none"}),
+    ("stanford-background", (15,),
+     {"patches.enabled": False, "preprocess.image_size": [192, 256], "classes.ignore": [15]}),
+    ("kvasir-seg", (), {"classes.names": [], "data.mask_pattern": "{stem}.jpg", "data.max_nonbinary_fraction": 0.01}),
+    ("dsb2018-nuclei", (), {"classes.names": [], "patches.enabled": True, "model.encoder": "none"}),
+    ("carvana-sample", (), {"split.group_pattern": "^([^_]+)_", "preprocess.image_size": [128, 128]}),
+])
+def test_plans_of_the_real_datasets(project, fixed_machine, dataset, ignore, expected):
+    """The decisions the README reports for each real set, by their two folders alone."""
+    root = shared_dataset(dataset)
+    folders = (root / "train", root / "train_masks") if (root / "train").is_dir() else (root / "images", root / "masks")
+    plan = planning.make_plan(*folders, project[0], 20, ignore)
+    decisions = {d.key: d.value for d in plan.decisions}
+    assert {key: decisions.get(key) for key in expected} == expected

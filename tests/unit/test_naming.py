@@ -42,6 +42,17 @@ def test_naming_found_pairs_every_file(tmp_path, images, masks, expected):
     assert problems == [] and len(pairs) == len(images)
 
 
+def test_masks_beside_their_images(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for name in ("1_1.tif", "1_1_mask.tif", "1_2.tif", "1_2_mask.tif", "2_1.tif", "2_1_mask.tif"):
+        (folder / name).write_bytes(b"")
+    naming = find_naming(folder, folder)
+    assert naming == Naming("{stem}_mask.tif", "")
+    pairs, problems = find_pairs(folder, folder, naming.mask_pattern)
+    assert problems == [] and [p.id for p in pairs] == ["1_1", "1_2", "2_1"]
+
+
 @pytest.mark.parametrize("images,masks", [
     (["a.png", "b.png"], ["x.png", "y.png"]),  # nothing in common
     (["a.png", "b.png", "c.png"], ["a.png", "b.png"]),  # an image without a mask

@@ -68,8 +68,10 @@ def _mask_names(masks: list[Path]) -> tuple[list[str], str]:
 def find_naming(images_dir, masks_dir) -> Naming | None:
     """The pairing patterns under which every image has exactly one mask and every mask an image,
     or None when the names do not show one."""
+    if Path(images_dir).resolve() == Path(masks_dir).resolve():
+        return _beside(list_images(Path(images_dir)))
     images, masks = list_images(Path(images_dir)), visible_files(Path(masks_dir))
-    if not images or not masks or Path(images_dir).resolve() == Path(masks_dir).resolve():
+    if not images or not masks:
         return None
     stems = [p.stem for p in images]
     mask_stems, ending = _mask_names(masks)
@@ -86,6 +88,22 @@ def find_naming(images_dir, masks_dir) -> Naming | None:
     field = "{id}" if image_head or image_tail else "{stem}"
     id_pattern = f"^{re.escape(image_head)}(.+){re.escape(image_tail)}$" if field == "{id}" else ""
     return _naming(mask_head, field, mask_tail + ending, id_pattern)
+
+
+def _beside(files: list[Path]) -> Naming | None:
+    """Masks in the images' folder, named `<stem><suffix>`: the suffix that half the files carry after
+    the stem of another file (`1_1.tif`, `1_1_mask.tif`)."""
+    stems = {p.stem for p in files}
+    suffixes = Counter()
+    for stem in stems:
+        for cut, character in enumerate(stem):
+            if character in SEPARATORS and stem[:cut] in stems:
+                suffixes[stem[cut:]] += 1
+    for suffix, count in suffixes.most_common(1):
+        masks = [p for p in files if p.stem.endswith(suffix) and p.stem[: -len(suffix)] in stems]
+        if 2 * count == len(files) and len(masks) == count:
+            return _naming("", "{stem}", suffix + _mask_names(masks)[1])
+    return None
 
 
 def _naming(head: str, field: str, tail: str, id_pattern: str = "") -> Naming | None:

@@ -1,0 +1,34 @@
+"""The schedule the plan derives from a timed step: it fits the budget, grows with it, and says when it cannot."""
+
+import pytest
+
+from unetseg.plan.schedule import MAX_EPOCHS, MIN_EPOCHS, PLANNED_SHARE, BudgetError, Workload, plan_schedule
+from unetseg.plan.throughput import rounded
+
+WORK = Workload(train_images=384, validation_images=96, batch_size=8, read_seconds=0.01, workers=2,
+                validation_items=96, items_per_image=1.0, mirror=True)
+
+
+def test_the_schedule_fits_the_budget_and_grows_with_it():
+    schedules = [plan_schedule(WORK, 0.5, 0.02, minutes, patches=False) for minutes in (10, 20, 40, 80)]
+    for minutes, schedule in zip((10, 20, 40, 80), schedules):
+        assert schedule.total <= PLANNED_SHARE * minutes * 60
+        assert MIN_EPOCHS <= schedule.epochs <= MAX_EPOCHS
+    steps = [s.epochs * s.steps_per_epoch for s in schedules]
+    assert steps == sorted(steps) and steps[0] < steps[-1]
+    assert schedules[0].steps_per_epoch == 48  # one pass over 384 images in batches of 8
+    faster = plan_schedule(WORK, 0.25, 0.01, 20, patches=False)
+    assert faster.epochs * faster.steps_per_epoch > steps[1]
+
+
+def test_many_images_and_little_time_make_shorter_epochs_then_an_error():
+    many = Workload(**{**WORK.__dict__, "train_images": 40_000, "validation_images": 10_000, "validation_items": 10_000})
+    short = plan_schedule(many, 0.05, 0.001, 60, patches=False)
+    assert short.epochs == MIN_EPOCHS and short.steps_per_epoch < 40_000 / 8
+    with pytest.raises(BudgetError, match="--minutes 3 is too short for 50000 images"):
+        plan_schedule(many, 0.5, 0.02, 3, patches=False)
+
+
+def test_timings_rounded_to_a_grid_absorb_small_noise():
+    assert rounded(0.5) == rounded(0.51) == rounded(0.49)
+    assert rounded(0.5) != rounded(0.6)
