@@ -138,7 +138,7 @@ def test_unusable_masks_are_refused(tmp_path):
     with pytest.raises(DataError, match="nothing to learn"):
         plan(tmp_path / "a", [np.zeros((64, 64), np.uint8)] * 4)
     rng = np.random.default_rng(0)
-    with pytest.raises(DataError, match="not binary masks"):  # photographs in the masks folder
+    with pytest.raises(DataError, match="neither binary masks nor a label map"):  # photographs in the masks folder
         plan(tmp_path / "b", [rng.integers(0, 255, (64, 64), np.uint8) for _ in range(4)])
 
 

@@ -36,6 +36,7 @@ LOPSIDED = 0.15  # a class this far from half its pixels in the left half, on av
 MAJORITY = 0.5  # a binary mask's bright value above this share of the pixels: plan two classes
 NONBINARY_LIMIT = 0.25  # a binary mask with more ambiguous pixels than this is not a mask
 NOISY_LEVELS = 16  # fewer grey levels than this over a dataset are a label map, not a noisy binary mask
+MASK_LEVELS = 64  # more grey levels than this in one mask, not noisy binary: a picture, not a label map
 VOID_SHARE = 0.05  # a label map's top value (255) on fewer pixels than this is probably void: say so
 PATCH_SIDES = (128, 256)  # the smaller for images up to PATCH_LARGE on their short side at the working scale
 PATCH_LARGE = 512
@@ -124,6 +125,14 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
                                   f"masks have up to {worst:.2%} ambiguous pixels (JPEG noise); limit 1.5x that"))
         task = Task(True, ("low", "high"), threshold=full / 2)
     else:
+        crowded = [r for r in fp.results if r["kind"] != COLOUR and r["distinct"] > MASK_LEVELS]
+        if crowded:
+            worst = max(r["nonbinary"] for r in crowded)
+            raise DataError(
+                f"masks with up to {max(r['distinct'] for r in crowded)} grey levels in one mask and up to "
+                f"{worst:.0%} of their pixels half way between black and white: neither binary masks nor a "
+                "label map; check the masks folder"
+            )
         present = tuple(v for v in ignore if v in totals)
         if len(present) < len(ignore):
             print(f"note: --ignore {listed([v for v in ignore if v not in totals])}: no mask holds that value")
@@ -205,7 +214,7 @@ def ceiling(fp: Fingerprint, task: Task, where: str, key: str) -> float:
         for index, counts in _class_overlaps(result, task, result[where][key]).items():
             pooled[index] += counts
     counted = pooled[:, 0] >= CEILING_CLASS_SHARE * pooled[:, 0].sum()
-    truth, trip, both = pooled[counted].T
+    truth, trip, both = pooled[counted if counted.any() else pooled[:, 0] > 0].T
     return float(np.min(both / (truth + trip - both)))
 
 

@@ -28,6 +28,7 @@ from unetseg.data.resize import resize_mask, resize_mask_nearest, resize_probabi
 
 GREY, INDEX, COLOUR = "grey", "index", "colour"
 MAX_VALUES = 255  # more distinct values in one mask than this: not a label map (JPEG noise, a photo)
+NOISY_MIDDLE = 0.05  # a binary mask's share of pixels half way between black and white (data.masks' limit)
 FEW_COLOURS = 32  # an RGB mask of at most this many colours is a colour mask, however close they are to grey
 SIZE_STEP = 32  # candidate sides are multiples of this: what a U-Net of 5 halvings (the encoder) needs
 LONG_SIDES = (64, 96, 128, 160, 192, 224, 256)  # resize candidates; above, patches (decisions.MAX_RESIZE)
@@ -64,20 +65,22 @@ def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int]:
     return packed, COLOUR, 255
 
 
-def noisy_binary(found: np.ndarray, kind: str, full: int) -> bool:
+def noisy_binary(found: np.ndarray, kind: str, full: int, middle: float) -> bool:
     """Grey levels of a binary mask saved lossy or smoothed: more than two, some of them just below
-    white (JPEG ringing), not the small indices of a label map with a void value at the top."""
+    white (JPEG ringing) and few pixels half way (`middle`, their share), not the small indices of a
+    label map with a void value at the top, nor a label map drawn in grey levels."""
     top = found[found < full]
-    return kind == GREY and len(found) > 2 and (len(found) > MAX_VALUES or bool(np.any(top >= full * 3 / 4)))
+    ringing = bool(np.any(top >= full * 3 / 4)) and middle <= NOISY_MIDDLE
+    return kind == GREY and len(found) > 2 and (len(found) > MAX_VALUES or ringing)
 
 
-def _labels(values: np.ndarray, full: int) -> tuple[np.ndarray, list] | None:
-    """A provisional label image (uint8) and the value of each label: the values as they are when
-    they are few, else (grey levels) foreground above half the full scale."""
+def _labels(values: np.ndarray, full: int, noisy: bool) -> tuple[np.ndarray, list]:
+    """A provisional label image (uint8) and the value of each label: a noisy binary mask (or one of
+    many levels) thresholded at half the full scale, as the binary reader does; else the values."""
     found = np.unique(values)
-    if len(found) <= MAX_VALUES:
-        return np.searchsorted(found, values).astype(np.uint8), [int(v) for v in found]
-    return (values > full / 2).astype(np.uint8), ["low", "high"]
+    if noisy or len(found) > MAX_VALUES:
+        return (values > full / 2).astype(np.uint8), ["low", "high"]
+    return np.searchsorted(found, values).astype(np.uint8), [int(v) for v in found]
 
 
 def _overlaps(labels: np.ndarray, back: np.ndarray, count: int) -> list[list[int]]:
@@ -139,13 +142,12 @@ def measure_pair(job: PairJob) -> dict:
     result["pixels"] = int(values.size)
     result["left"] = {int(v): int(n) for v, n in zip(*left) if int(v) in result["values"]}
     result["distinct"] = len(found)
-    result["noisy"] = noisy_binary(found, kind, full)
     result["bright"] = int(np.count_nonzero(values > full / 2))
-    if kind == GREY:
-        result["nonbinary"] = float(np.count_nonzero((values > full / 4) & (values < full * 3 / 4)) / values.size)
+    result["nonbinary"] = float(np.count_nonzero((values > full / 4) & (values < full * 3 / 4)) / values.size)
+    result["noisy"] = noisy_binary(found, kind, full, result["nonbinary"])
     if kind == COLOUR and len(found) > MAX_VALUES:
         return result  # refused by the planner: too many colours for a class map
-    labels, names = _labels(np.where(np.isin(values, job.ignore), values.min(), values), full)
+    labels, names = _labels(np.where(np.isin(values, job.ignore), values.min(), values), full, result["noisy"])
     if labels.shape != tuple(info.size):  # as data.resize_masks would have it
         labels = resize_mask_nearest(labels, tuple(info.size))
     result["label_values"] = names
