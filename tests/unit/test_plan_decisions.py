@@ -12,6 +12,7 @@ from unetseg.data.masks import read_truth
 from unetseg.data.pairing import find_pairs
 from unetseg.plan import decisions
 from unetseg.plan.fingerprint import fingerprint
+from unetseg.plan.task import plan_task
 
 
 def _write(tmp_path, masks, images=None, suffix=".png", mode=None, quality=None):
@@ -36,7 +37,7 @@ def plan(tmp_path, masks, ignore=(), **kwargs) -> dict:
     every mask by the planned rules (the split stage's check)."""
     pairs = _write(tmp_path, masks, **kwargs)
     fp = fingerprint(pairs, 10**8, ignore, workers=1)
-    task, found = decisions.plan_task(fp, ignore)
+    task, found = plan_task(fp, ignore)
     _, mode = decisions.plan_mode(fp, task)
     chosen = {d.key: d.value for d in found + mode + decisions.plan_encoder(fp) + decisions.plan_mirroring(fp, task)}
     classes = {key.partition(".")[2]: value for key, value in chosen.items() if key.startswith("classes.")}

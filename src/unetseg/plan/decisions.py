@@ -1,11 +1,7 @@
 """From a fingerprint to params: each decision with the measurement behind it.
 
 The rules, and the numbers they were set from (README "Your own data"):
-- what the masks are: two values are a binary mask; many grey levels whose pixels sit
-  near black and white are a binary mask with JPEG noise; a few values are a label map,
-  one class per value; colours, one class per colour. A binary mask whose bright value
-  covers most of the pixels (membranes drawn dark on bright cells) is planned as two
-  classes, so that the thin dark structure is a class of its own and is scored;
+- what the masks are: unetseg.plan.task;
 - resize or patches: the smallest resize whose resolution ceiling (each mask squashed
   and blown back, scored against itself) keeps `BINARY_CEILING` dice (binary) or
   `CLASS_CEILING` IoU in its worst class (classes; the same loss, 1 %, in IoU); when
@@ -20,12 +16,11 @@ faster machine or a longer budget changes how long the plan trains, never how.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
 
 import numpy as np
 
-from unetseg.core.errors import DataError, listed
-from unetseg.plan.fingerprint import COLOUR, GREY, LONG_SIDES, MAX_VALUES, SCALES, Fingerprint
+from unetseg.plan.fingerprint import LONG_SIDES, SCALES, Fingerprint
+from unetseg.plan.task import Decision, Task
 
 BINARY_CEILING = 0.99  # per-image dice a perfect mask keeps through the resize and back
 CLASS_CEILING = 0.98  # IoU (pixels pooled over the images) the worst class keeps, for several classes
@@ -33,161 +28,8 @@ CEILING_CLASS_SHARE = 0.01  # classes with fewer of the pixels are left out of t
 MAX_RESIZE = LONG_SIDES[-1]  # the longest resize side considered; above it, patches train on as much detail for less
 COLOUR_SHARE = 0.05  # images whose median has this share of coloured pixels (fingerprint.COLOURED) are in colour
 LOPSIDED = 0.15  # a class this far from half its pixels in the left half, on average: mirroring is not safe
-MAJORITY = 0.5  # a binary mask's bright value above this share of the pixels: plan two classes
-NONBINARY_LIMIT = 0.25  # a binary mask with more ambiguous pixels than this is not a mask
-NOISY_LEVELS = 16  # fewer grey levels than this over a dataset are a label map, not a noisy binary mask
-MASK_LEVELS = 64  # more grey levels than this in one mask, not noisy binary: a picture, not a label map
-VOID_SHARE = 0.05  # a label map's top value (255) on fewer pixels than this is probably void: say so
 PATCH_SIDES = (128, 256)  # the smaller for images up to PATCH_LARGE on their short side at the working scale
 PATCH_LARGE = 512
-
-
-@dataclass(frozen=True)
-class Decision:
-    key: str  # section.key in params.yaml
-    value: object
-    because: str
-
-
-@dataclass(frozen=True)
-class Task:
-    """What the masks are: binary (one object value), or several classes by value."""
-
-    binary: bool
-    values: tuple  # raw mask values in class order; binary: (background, object)
-    ignore: tuple = ()
-    colours: bool = False
-    threshold: float | None = None  # a noisy binary mask: foreground above this level
-
-    def class_of(self, value) -> int | None:
-        """The class (binary: 1 the object) of a mask value, or of a provisional label ("low", "high")."""
-        if value in ("low", "high"):  # a noisy mask thresholded by the fingerprint
-            return int(value == "high")
-        if self.threshold is not None:
-            return int(value > self.threshold)
-        if value in self.ignore or value not in self.values:
-            return None
-        return self.values.index(value)
-
-
-def _value_totals(fp: Fingerprint) -> dict:
-    """Pixels per mask value over the dataset."""
-    totals = {}
-    for result in fp.results:
-        for value, pixels in result["values"].items():
-            totals[value] = totals.get(value, 0) + pixels
-    return totals
-
-
-def _is_noisy_binary(fp: Fingerprint, totals: dict) -> bool:
-    """Grey masks with levels just below white (fingerprint.noisy_binary), and many levels over the
-    dataset: binary masks saved as JPEG or smoothed, not a label map drawn in a few grey levels."""
-    return any(r["noisy"] for r in fp.results) and len(totals) > NOISY_LEVELS
-
-
-def _as_colours(fp: Fingerprint) -> None:
-    """Grey masks among colour masks (an empty, all-black one): their grey levels as the colours they are."""
-    for result in fp.results:
-        if result["kind"] != COLOUR:
-            for key in ("values", "left"):
-                result[key] = {value * 0x010101: n for value, n in result[key].items()}
-            result["label_values"] = [value * 0x010101 for value in result.get("label_values", [])]
-            result["kind"] = COLOUR
-
-
-def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
-    """What the masks are, from the census of their values; the `classes.*` and `data.*` keys that say so."""
-    kinds = sorted({r["kind"] for r in fp.results})
-    if kinds == sorted([COLOUR, GREY]) and not any(r["noisy"] for r in fp.results):
-        _as_colours(fp)
-        kinds = [COLOUR]
-    if len(kinds) > 1:
-        raise DataError(f"the masks mix encodings ({', '.join(kinds)}): plan one kind at a time")
-    decisions = []
-    totals = _value_totals(fp)
-    if _is_noisy_binary(fp, totals):
-        worst = max(r.get("nonbinary", 0.0) for r in fp.results)
-        if worst > NONBINARY_LIMIT:
-            raise DataError(
-                f"masks with {max(r['distinct'] for r in fp.results)} grey levels and up to {worst:.0%} of their "
-                f"pixels far from black and white: not binary masks, nor a label map (at most {MAX_VALUES} "
-                "values); check the masks folder"
-            )
-        if ignore:
-            print(f"note: --ignore {listed(ignore)} does not apply: the masks are binary (saved lossy)")
-        full = max(r["full"] for r in fp.results)
-        share = sum(r["bright"] for r in fp.results) / sum(r["pixels"] for r in fp.results)
-        if share > MAJORITY:
-            raise DataError(f"binary masks saved lossy (JPEG) whose bright value covers {share:.0%} of the pixels: "
-                            "set classes.* by hand (README \"Several classes\")")
-        limit = max(0.01, float(np.ceil(worst * 1.5 * 100) / 100))
-        decisions.append(Decision("data.max_nonbinary_fraction", limit,
-                                  f"masks have up to {worst:.2%} ambiguous pixels (JPEG noise); limit 1.5x that"))
-        task = Task(True, ("low", "high"), threshold=full / 2)
-    else:
-        crowded = [r for r in fp.results if r["kind"] != COLOUR and r["distinct"] > MASK_LEVELS]
-        if crowded:
-            worst = max(r["nonbinary"] for r in crowded)
-            raise DataError(
-                f"masks with up to {max(r['distinct'] for r in crowded)} grey levels in one mask and up to "
-                f"{worst:.0%} of their pixels half way between black and white: neither binary masks nor a "
-                "label map; check the masks folder"
-            )
-        present = tuple(v for v in ignore if v in totals)
-        if len(present) < len(ignore):
-            print(f"note: --ignore {listed([v for v in ignore if v not in totals])}: no mask holds that value")
-        kept = sorted(v for v in totals if v not in ignore)
-        if len(kept) > MAX_VALUES:
-            raise DataError(f"masks with {len(kept)} different values: more than {MAX_VALUES} classes is not a "
-                            "class map (lossy colour masks? photographs?); check the masks folder")
-        if len(kept) < 2:
-            raise DataError(f"every mask holds the one value {listed(kept)} (ignored: {list(ignore)}): nothing "
-                            "to learn")
-        colours = kinds == [COLOUR]
-        # the binary reader takes a mask of one level as background only when that level is 0
-        lone = kept[0] != 0 and any(set(r["values"]) <= {kept[0], *ignore} for r in fp.results)
-        if len(kept) == 2 and not present and not lone:
-            if colours:  # two colours of any hue: the brighter is the object, as masks are read
-                kept.sort(key=lambda v: 299 * (v >> 16) + 587 * ((v >> 8) & 255) + 114 * (v & 255))
-            task = Task(True, tuple(kept), colours=colours)
-            share = totals[kept[1]] / sum(totals.values())
-        else:
-            task, share = Task(False, tuple(kept), present, colours), None
-    if task.binary and share > MAJORITY:
-        dark, bright = task.values  # the first class is the background (patches centre on the others)
-        task = Task(False, (bright, dark), colours=task.colours)
-        why = (f"the bright value covers {share:.0%} of the pixels: the dark one is the structure, planned as a "
-               "class of its own")
-    elif task.binary:
-        why = f"binary masks (objects {share:.1%} of the pixels)"
-    else:
-        why = f"{len(task.values)} mask values: one class each"
-        top = max(task.values)
-        if not task.colours and top in (255, 65535) and totals[top] < VOID_SHARE * sum(totals.values()):
-            why += (f"; value {top} holds {totals[top] / sum(totals.values()):.1%} of the pixels: if it marks "
-                    f"void (unlabelled) pixels, plan again with --ignore {top}")
-    decisions += [
-        Decision("classes.names", [] if task.binary else _names(task), why),
-        Decision("classes.values", [] if task.binary else [_plain(v, task.colours) for v in task.values],
-                 "the mask value of each class"),
-        Decision("classes.ignore", [_plain(v, task.colours) for v in task.ignore], "--ignore"),
-        Decision("classes.masks", "colours" if task.colours else "labels",
-                 "RGB colours" if task.colours else "class indices (grey or palette)"),
-        Decision("classes.weights", "none", "measured on Stanford Background: balanced weights cost the large "
-                 "classes more than they give the rare ones"),
-    ]
-    return task, decisions
-
-
-def _plain(value, colours: bool):
-    """A mask value as params hold it: an int, or an [r, g, b] colour from a packed one."""
-    return [value >> 16, (value >> 8) & 255, value & 255] if colours else value
-
-
-def _names(task: Task) -> list[str]:
-    if task.colours:
-        return [f"colour_{v >> 16}_{(v >> 8) & 255}_{v & 255}" for v in task.values]
-    return [f"value_{v}" for v in task.values]
 
 
 def _class_overlaps(result: dict, task: Task, overlaps: list) -> dict[int, np.ndarray]:

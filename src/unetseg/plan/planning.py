@@ -29,9 +29,9 @@ from unetseg.core.errors import DataError
 from unetseg.data.naming import Naming, describe_names, find_group_pattern, find_naming
 from unetseg.data.pairing import find_pairs
 from unetseg.plan import decisions as rules
-from unetseg.plan.decisions import Decision
 from unetseg.plan.fingerprint import Fingerprint, fingerprint
 from unetseg.plan.schedule import Workload, plan_schedule
+from unetseg.plan.task import Decision, Task, plan_task
 from unetseg.plan.throughput import cpu_name, measure_throughput, rounded
 
 PLAN_FILE = "plan.json"
@@ -82,7 +82,7 @@ def plan_pairing(images_dir, masks_dir, naming: Naming | None) -> tuple[Naming, 
     return naming, pairs
 
 
-def _fingerprint_record(fp: Fingerprint, task: rules.Task) -> dict:
+def _fingerprint_record(fp: Fingerprint, task: Task) -> dict:
     sizes = fp.counter(lambda r: f"{r['size'][1]}x{r['size'][0]}")
     widths = [r["width"] for r in fp.results if r.get("width")]
     values = {}
@@ -145,7 +145,7 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
     other_size = [r for r in fp.results if r["mask_size"] != r["size"]]
     decisions.append(Decision("data.resize_masks", bool(other_size), f"{len(other_size)} mask(s) of another size "
                               "than their image" if other_size else "every mask has its image's size"))
-    task, found = rules.plan_task(fp, tuple(ignore))
+    task, found = plan_task(fp, tuple(ignore))
     application, mode = rules.plan_mode(fp, task)
     mirroring = rules.plan_mirroring(fp, task)
     decisions += found + mode + rules.plan_encoder(fp) + mirroring + rules.plan_training(task)
