@@ -125,7 +125,8 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
     """Decide every planned key for the two folders; write nothing."""
     params_path = Path(params_path)
     params = load_params(params_path)
-    ignore = tuple((v[0] << 16) | (v[1] << 8) | v[2] if isinstance(v, list) else v for v in ignore)  # as masks are read
+    given, ignore = list(ignore), tuple((v[0] << 16) | (v[1] << 8) | v[2] if isinstance(v, list) else v
+                                        for v in ignore)  # colours packed, as the fingerprint reads masks
     naming, pairs = plan_pairing(images_dir, masks_dir, naming)
     group_pattern, groups = find_group_pattern([p.id for p in pairs])
     by = f"{groups} groups by {group_pattern!r} (e.g. {pairs[0].id!r})" if group_pattern else \
@@ -165,7 +166,7 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
     _planned_params(params_path, decisions)  # every decision together passes the params checks
     record = {
         "inputs": {"images_dir": str(images_dir), "masks_dir": str(masks_dir), "minutes": minutes,
-                   "ignore": list(ignore)},
+                   "ignore": given},
         "machine": {"cpu": cpu_name(), **throughput.as_record()},
         "estimate_seconds": schedule.seconds,
         "decisions": [{"key": d.key, "value": d.value, "because": d.because} for d in decisions],

@@ -20,7 +20,7 @@ from unetseg.core.errors import UnetsegError
 STAGE_START = 30.0  # seconds to start a stage (Python, TensorFlow, DVC's bookkeeping); five stages
 EPOCH_END = 4.0  # seconds between epochs: the backup for resuming, the curves (Carvana, ISBI: 4 to 5)
 PATCH_SAMPLING = 1.3  # cutting patches beside the steps: ISBI's steps took 1.3 times the timed ones
-# the share of the budget planned: on four datasets, epochs took 0.9 to 1.1 times this model of them
+# the share of the budget planned: on four datasets, train stages took 0.89 to 1.08 times this model of them
 # (the input pipeline and other work on the machine), so the rest is kept for that
 PLANNED_SHARE = 0.9
 STAGES = 5
