@@ -51,15 +51,18 @@ class DataCheck:
     class_pixels: dict[str, np.ndarray] = field(default_factory=dict)  # pair id -> pixels per class
 
 
-def check_pairs(pairs, data: Data, workers: int = 0, classes: ClassMap | None = None) -> DataCheck:
-    """Decode every pair, in `workers` processes (0: one per core); the pairs that failed are problems."""
-    jobs = [(str(p.image), str(p.mask), data, classes) for p in pairs]
+def map_in_workers(function, jobs: list, workers: int = 0) -> list:
+    """`function` of each job, in order, in `workers` processes (0: one per core; a few jobs: here)."""
     count = worker_count(workers)
     if count == 1 or len(jobs) < 8:
-        results = list(map(_check_pair, jobs))
-    else:
-        with ProcessPoolExecutor(count) as pool:
-            results = list(pool.map(_check_pair, jobs, chunksize=max(1, len(jobs) // (8 * count))))
+        return list(map(function, jobs))
+    with ProcessPoolExecutor(count) as pool:
+        return list(pool.map(function, jobs, chunksize=max(1, len(jobs) // (8 * count))))
+
+
+def check_pairs(pairs, data: Data, workers: int = 0, classes: ClassMap | None = None) -> DataCheck:
+    """Decode every pair, in `workers` processes (0: one per core); the pairs that failed are problems."""
+    results = map_in_workers(_check_pair, [(str(p.image), str(p.mask), data, classes) for p in pairs], workers)
     problems = [r["problem"] for r in results if "problem" in r]
     good = [(pair, r) for pair, r in zip(pairs, results) if "problem" not in r]
     class_pixels = {pair.id: r["class_pixels"] for pair, r in good if "class_pixels" in r}

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from unetseg.config.params import worker_count
 from unetseg.core.errors import DataError
+from unetseg.data.checking import map_in_workers
 from unetseg.data.decoding import open_checked, read_image, sixteen_bit
 from unetseg.data.masks import GREY_TOLERANCE
 from unetseg.data.resize import resize_mask, resize_mask_nearest, resize_probabilities
@@ -220,11 +219,6 @@ def fingerprint(pairs, max_pixels: int, ignore: tuple = (), workers: int = 0) ->
     """Read every pair once, in `workers` processes (0: one per core)."""
     sizes = candidate_sizes(header_sizes(pairs, max_pixels))
     jobs = [PairJob(str(p.image), str(p.mask), max_pixels, tuple(sizes), tuple(ignore)) for p in pairs]
-    count = worker_count(workers)
-    if count == 1 or len(jobs) < 8:
-        results = list(map(measure_pair, jobs))
-    else:
-        with ProcessPoolExecutor(count) as pool:
-            results = list(pool.map(measure_pair, jobs, chunksize=max(1, len(jobs) // (8 * count))))
+    results = map_in_workers(measure_pair, jobs, workers)
     problems = [r["problem"] for r in results if "problem" in r]
     return Fingerprint(len(pairs), [r for r in results if "problem" not in r], sizes, problems)
