@@ -151,7 +151,6 @@ def measure_pair(job: PairJob) -> dict:
         labels = resize_mask_nearest(labels, tuple(info.size))
     result["label_values"] = names
     result["width"] = structure_width(labels)
-    result["components"] = int(ndimage.label(labels > 0)[1]) if len(names) == 2 else None
     result["resize"] = {f"{h}x{w}": _overlaps(labels, round_trip(labels, (h, w)), len(names)) for h, w in job.sizes}
     height, width = info.size
     result["scales"] = {
