@@ -113,7 +113,7 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
     else:
         rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
         spread = rgb.max(axis=2) - rgb.min(axis=2)
-        colours = np.unique(rgb.reshape(-1, 3), axis=0)
+        colours = _levels((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2])  # packed: a 1-D sort
         if len(colours) == 2:  # two colours of any hue: the brighter is foreground
             luma = rgb @ np.array([299, 587, 114])
             mask = _two_levels(luma, np.unique(luma))
