@@ -20,8 +20,8 @@ import numpy as np
 def compiled(num_classes: int, size: int):
     import keras
 
+    from unetseg.model.unet import build_unet
     from unetseg.train.losses import get_loss, training_metrics
-    from unetseg.train.model import build_unet
 
     keras.utils.set_random_seed(0)
     model = build_unet((size, size, 3), num_classes=num_classes, filters=16,

@@ -42,7 +42,7 @@ def python_rule(network, application, batch: np.ndarray):
     """unetseg predict's own path from decoded images: unetseg.infer.inference, the network swapped."""
     from unetseg.config.params import Inference
     from unetseg.data.resize import resize_image
-    from unetseg.infer.inference import mask_at, probabilities, tiled_probabilities
+    from unetseg.model.applying import mask_at, probabilities, tiled_probabilities
 
     inference = Inference(0.5, False, False)
     if application.tiled:
@@ -55,7 +55,7 @@ def python_rule(network, application, batch: np.ndarray):
 def rows_for(model_path: Path, batches: dict, repeats: int, work: Path) -> list[tuple[str, str, float]]:
     from unetseg.export.formats import export_model
     from unetseg.export.runtime import Exported, OnnxNetwork
-    from unetseg.train.modelio import load_model, model_application
+    from unetseg.model.modelfile import load_model, model_application
 
     network = load_model(model_path)
     application = model_application(model_path, network)
@@ -85,8 +85,8 @@ def main() -> None:
 
     from unetseg.data.decoding import list_images, read_image
     from unetseg.data.synthetic import generate_sample
-    from unetseg.train.model import build_unet
-    from unetseg.train.modelio import save_model
+    from unetseg.model.modelfile import save_model
+    from unetseg.model.unet import build_unet
 
     cpu = next((line.partition(":")[2].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"CPU {cpu}, {os.cpu_count()} cores; images/s, median of {args.repeats} after a warm-up")

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from unetseg.model.unet import build_unet  # noqa: E402
 from unetseg.train.losses import training_metrics  # noqa: E402
-from unetseg.train.model import build_unet  # noqa: E402
 
 
 def images_per_second(policy: str, images: int, batch: int, epochs: int) -> float:

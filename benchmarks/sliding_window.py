@@ -34,8 +34,8 @@ def make_model(path: Path):
     import keras
 
     from unetseg.core.application import Application
-    from unetseg.train.model import build_unet
-    from unetseg.train.modelio import save_model
+    from unetseg.model.modelfile import save_model
+    from unetseg.model.unet import build_unet
 
     keras.utils.set_random_seed(0)
     model = build_unet((None, None, 3), filters=16)

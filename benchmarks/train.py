@@ -57,7 +57,7 @@ def sgemm_gflops(n: int = 4096, repeats: int = 3) -> float:
 def _rates(filters: int, batch: int, steps: int, size: int = 128, batch_norm: bool = False) -> dict:
     import keras
 
-    from unetseg.train.model import build_unet
+    from unetseg.model.unet import build_unet
 
     keras.utils.set_random_seed(0)
     model = build_unet((size, size, 3), filters=filters, batch_norm=batch_norm)

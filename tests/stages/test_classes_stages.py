@@ -17,8 +17,7 @@ from unetseg.core.application import RESIZE, Application
 from unetseg.core.constants import IGNORE
 from unetseg.data.classes import ClassMap
 from unetseg.data.masks import read_labels
-from unetseg.data.resize import model_input
-from unetseg.infer.inference import mask_at
+from unetseg.model.applying import mask_at, model_input
 
 NAMES = CLASSES["names"]
 
@@ -55,7 +54,7 @@ def test_data_summary_has_a_class_census_per_split(run):
 
 
 def test_tfrecords_and_model_carry_the_class_map(run):
-    from unetseg.train.modelio import model_classes
+    from unetseg.model.modelfile import model_classes
 
     expected = ClassMap.from_params(params_from_dict(classes_params(run / "sample")).classes)
     manifest = json.loads((run / "tfrecords" / "manifest.json").read_text())

@@ -116,8 +116,8 @@ def test_mixed_precision_trains_the_encoder_in_float16_and_saves_float32(tiny_tf
     import keras
 
     from unetseg.config.loading import params_from_dict
+    from unetseg.model.modelfile import load_model
     from unetseg.train import training
-    from unetseg.train.modelio import load_model
 
     monkeypatch.setattr(training, "gpu_available", lambda: True)  # the float16 policy on this CPU
     seen, save = [], training.save_model

@@ -132,8 +132,8 @@ def test_two_workers_train_the_pretrained_encoder(work):
     import keras
     import numpy as np
 
-    from unetseg.train.efficientnet_lite import imagenet_weights_path
-    from unetseg.train.torchfile import read_state_dict
+    from unetseg.model.efficientnet_lite import imagenet_weights_path
+    from unetseg.model.torchfile import read_state_dict
 
     model = keras.saving.load_model(work / "model-worker0.keras")
     stem = next(layer for layer in model.layers if isinstance(layer, keras.Model)).get_layer("stem_conv")

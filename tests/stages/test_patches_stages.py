@@ -15,7 +15,7 @@ from test_stages import _declared, evaluate, generate, predict, preprocess, run_
 from conftest import ROOT, classes_params, interrupted_at_epoch, make_classes_sample, tiny_params, write_yaml
 from unetseg.config.loading import params_from_dict
 from unetseg.core.application import Application
-from unetseg.train.modelio import model_application
+from unetseg.model.modelfile import model_application
 
 PATCHES = {"enabled": True, "scale": 1.0, "size": [32, 32], "foreground_share": 0.33, "overlap": 0.5}
 
@@ -59,7 +59,7 @@ def test_tfrecords_hold_whole_images_at_the_working_scale(run):
 def test_the_model_file_records_how_to_apply_it(run):
     import keras
 
-    from unetseg.train.modelio import model_application
+    from unetseg.model.modelfile import model_application
 
     model = keras.saving.load_model(run / "model.keras")
     assert model.input_shape == (None, None, None, 3)  # any size: the record says tiles
@@ -67,15 +67,14 @@ def test_the_model_file_records_how_to_apply_it(run):
 
 
 def test_evaluate_scores_whole_images_by_the_sliding_window(run):
-    """original_dice from the model file and the mask files alone, through unetseg.data.tiling."""
+    """original_dice from the model file and the mask files alone, through unetseg.model.applying."""
     import keras
     from sklearn.metrics import f1_score
 
     from unetseg.config.params import Inference
     from unetseg.data.decoding import read_image
     from unetseg.data.masks import read_mask
-    from unetseg.data.tiling import sliding_window
-    from unetseg.infer.inference import mask_at
+    from unetseg.model.applying import mask_at, sliding_window
 
     metrics = json.loads((run / "evaluate.json").read_text())
     model = keras.saving.load_model(run / "model.keras")
@@ -203,8 +202,8 @@ def test_a_model_that_takes_any_size_without_its_record_is_refused(run, tmp_path
 
 def test_resuming_an_interrupted_training_on_patches_changes_nothing(run, tmp_path):
     """Interrupted after its first epoch's backup, then run again: the same weights as one uninterrupted run."""
+    from unetseg.model.modelfile import load_model
     from unetseg.train import training
-    from unetseg.train.modelio import load_model
 
     params = params_from_dict(_params(run, train={"epochs": 3}))
 
@@ -223,8 +222,8 @@ def test_resuming_an_interrupted_training_on_patches_changes_nothing(run, tmp_pa
 def test_patches_compose_with_a_strategy_keep_best_and_early_stopping(run, tmp_path, monkeypatch):
     """The options a user reaches for together: tf.distribute, the best epoch kept, early stopping
     on dice, with patches (not square, here)."""
+    from unetseg.model.modelfile import load_model, model_application
     from unetseg.train import training
-    from unetseg.train.modelio import load_model, model_application
 
     epochs = 8
     params = params_from_dict(_params(run, patches={"size": [48, 32]}, train={
@@ -254,7 +253,7 @@ def test_patches_compose_with_a_strategy_keep_best_and_early_stopping(run, tmp_p
 
 def test_several_classes_on_patches(tmp_path):
     """Label maps with ignored borders, trained on patches and scored by the sliding window."""
-    from unetseg.train.modelio import model_classes
+    from unetseg.model.modelfile import model_classes
 
     sample = make_classes_sample(tmp_path / "sample")
     params = write_yaml(tmp_path / "params.yaml", classes_params(sample, patches=PATCHES))

@@ -42,8 +42,8 @@ def test_carvana_full_resolution(tmp_path):
     assert example.original_size == (1280, 1918) and example.mask.shape == (128, 128)
     assert 0.05 < example.mask.mean() < 0.6
 
-    from unetseg.train.model import build_unet
-    from unetseg.train.modelio import save_model
+    from unetseg.model.modelfile import save_model
+    from unetseg.model.unet import build_unet
 
     save_model(build_unet((128, 128, 3), filters=2, num_layers=2), tmp_path / "model.keras")
     assert unetseg(["predict", str(tmp_path / "model.keras"), str(root / "train"), str(tmp_path / "out"),

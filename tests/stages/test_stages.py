@@ -186,8 +186,8 @@ def _original_dice_by_scikit_learn(run, resize_masks=False):
     from unetseg.config.params import Inference
     from unetseg.core.application import RESIZE, Application
     from unetseg.data.masks import read_mask
-    from unetseg.data.resize import model_input, resize_mask_nearest
-    from unetseg.infer.inference import mask_at
+    from unetseg.data.resize import resize_mask_nearest
+    from unetseg.model.applying import mask_at, model_input
 
     model = keras.saving.load_model(run / "model.keras")
     pairs = pd.read_csv(run / "pairs.csv", dtype=str)

@@ -14,10 +14,10 @@ import yaml
 from conftest import tiny_params
 from unetseg.config.checks import ParamsError
 from unetseg.config.loading import params_from_dict
+from unetseg.model.modelfile import load_model
 from unetseg.train import training
 from unetseg.train.backups import BackupError, best_state, fingerprint, prepare_backup, remove_backup
 from unetseg.train.callbacks import KeepBest, trim_history
-from unetseg.train.modelio import load_model
 from unetseg.train.training import TrainingError
 
 CONSTANT = {"schedule": "constant", "warmup_epochs": 0}  # reduce-on-plateau sets the rate itself

@@ -295,7 +295,7 @@ def test_reduced_jpeg_decode_keeps_full_size_and_orientation(tmp_path, rng):
     from unetseg.config.loading import params_from_dict
     from unetseg.core.application import RESIZE, Application
     from unetseg.data.masks import read_truth
-    from unetseg.data.resize import model_input
+    from unetseg.model.applying import model_input
 
     stored = np.zeros((256, 512, 3), np.uint8)
     stored[:, :64] = 255  # a white band on the stored left edge

@@ -5,11 +5,11 @@ from PIL import Image
 from unetseg.cli import main as unetseg
 from unetseg.config.params import Inference
 from unetseg.core.errors import DataError
-from unetseg.infer.inference import binarize, largest_component, mask_at, probabilities
 from unetseg.infer.prediction import predict_folder
 from unetseg.infer.rle import rle_decode
-from unetseg.train.model import build_unet
-from unetseg.train.modelio import save_model
+from unetseg.model.applying import binarize, largest_component, mask_at, probabilities
+from unetseg.model.modelfile import save_model
+from unetseg.model.unet import build_unet
 
 PLAIN = Inference(0.5, False, False)
 

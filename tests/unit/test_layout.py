@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "unetseg"
-STEPS = ["core", "config", "data", "preprocess", "train", "infer", "evaluate", "compare", "export", "plan"]  # in pipeline order
+STEPS = ["core", "config", "data", "model", "preprocess", "train", "infer", "evaluate", "compare", "export", "plan"]  # in pipeline order
 LONGEST = 320  # lines: about 300, with room for a docstring
 
 
@@ -43,6 +43,14 @@ def test_no_step_imports_a_later_one(path):
     later = [(line, other) for line, other in _imported_steps(path)
              if other in STEPS and STEPS.index(other) > STEPS.index(step)]
     assert later == [], f"{path.relative_to(PACKAGE)} ({step}) imports later steps at lines {later}"
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_what_applies_a_model_needs_no_training_code(path):
+    """Evaluate, predict and export read a model file through unetseg.model: a change to the fit
+    must not rerun them (dvc.yaml's deps follow the imports)."""
+    if _step(path) in ("evaluate", "infer", "export"):
+        assert [line for line, other in _imported_steps(path) if other == "train"] == []
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))

@@ -108,7 +108,7 @@ def test_threshold_curve_matches_scikit_learn(rng, masks):
 def test_curves_at_the_threshold_equal_the_reported_scores(rng, refined):
     """The curves use the masks' own rule (p > t, refinements included), ties at exactly 0.5 too."""
     from unetseg.config.params import Inference
-    from unetseg.infer.inference import binarize
+    from unetseg.model.applying import binarize
 
     inference = Inference(0.5, False, refined)
     truth = np.zeros((4, 16, 16), bool)

@@ -10,8 +10,8 @@ import keras
 import pytest
 
 from unetseg.core.errors import DataError
-from unetseg.train.model import build_unet
-from unetseg.train.modelio import load_model
+from unetseg.model.modelfile import load_model
+from unetseg.model.unet import build_unet
 
 
 @pytest.fixture
@@ -80,8 +80,8 @@ def test_same_weights_give_the_same_file(tmp_path):
     """Saved twice, a second apart, from two processes: the same bytes, and it still loads."""
     code = (
         "import sys, keras\n"
-        "from unetseg.train.model import build_unet\n"
-        "from unetseg.train.modelio import save_model\n"
+        "from unetseg.model.unet import build_unet\n"
+        "from unetseg.model.modelfile import save_model\n"
         "keras.utils.set_random_seed(0)\n"
         "save_model(build_unet((16, 16, 3), filters=2, num_layers=1), sys.argv[1])\n"
     )

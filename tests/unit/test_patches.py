@@ -10,6 +10,7 @@ from unetseg.core.constants import IGNORE
 from unetseg.preprocess.tfrecords import Example, serialize, write_shards
 from unetseg.train.augment import augment_batch
 from unetseg.train.dataset import training_dataset, validation_tiles
+from unetseg.model.applying import pad_for_tiles
 from unetseg.train.patches import PatchSampling, random_patch
 
 
@@ -59,12 +60,17 @@ def test_the_foreground_share_holds_on_rare_foreground(share):
         assert hits == 1.0
 
 
-def test_an_image_smaller_than_the_patch_is_padded_with_ignored_pixels():
-    image, mask = _coded(10, 12)
+@pytest.mark.parametrize("height, width", [(10, 12), (1, 5), (16, 9)])
+def test_an_image_smaller_than_the_patch_is_padded_as_inference_pads_it(height, width):
+    image, mask = _coded(height, width)
     patch, truth = _patch(image, mask, [0, 1])
-    assert patch.shape == (16, 16, 3)
-    assert np.array_equal(patch[:10, :12], image) and not patch[10:].any() and not patch[:, 12:].any()
-    assert np.array_equal(truth[:10, :12], mask) and (truth[10:] == IGNORE).all() and (truth[:, 12:] == IGNORE).all()
+    padded, pads = pad_for_tiles(image, (16, 16), (16, 16))  # the sliding window's rule, without overlap
+    assert patch.shape == padded.shape == (16, 16, 3)
+    assert np.array_equal(patch, padded)
+    (top, _), (left, _) = pads
+    assert top == (16 - height) // 2 and left == (16 - width) // 2  # every side, not the bottom and right
+    assert np.array_equal(truth[top : top + height, left : left + width], mask)
+    assert (truth == IGNORE).sum() == 16 * 16 - height * width  # the padding is ignored, nothing else
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from unetseg.data.pairing import pair_images_with_masks
 from unetseg.data.resize import resize_image
 from unetseg.data.splitting import split_pairs
 from unetseg.infer.inference import predict_paths
+from unetseg.model.unet import build_unet
 from unetseg.preprocess.preprocessing import write_tfrecords
 from unetseg.preprocess.tfrecords import parse_example, shard_files
-from unetseg.train.model import build_unet
 
 
 def test_parallel_workers_write_the_same_shards_as_one(sample_dir, tmp_path):

@@ -16,8 +16,8 @@ import pytest
 
 from conftest import shared_dataset
 from unetseg.core.errors import DataError
-from unetseg.train import efficientnet_lite as lite
-from unetseg.train.torchfile import MAGIC_NUMBER, PROTOCOL_VERSION, read_state_dict
+from unetseg.model import efficientnet_lite as lite
+from unetseg.model.torchfile import MAGIC_NUMBER, PROTOCOL_VERSION, read_state_dict
 
 # ImageNet's car-like classes (indices checked against lukemelas/EfficientNet-PyTorch labels_map.txt).
 CAR_CLASSES = np.array([407, 436, 468, 479, 511, 581, 609, 627, 654, 656, 661, 675, 717, 734, 751, 817, 864])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from unetseg.data.tiling import blend_weights, sliding_window, stride_of, tile_starts
+from unetseg.model.applying import blend_weights, sliding_window, stride_of, tile_starts
 
 
 @pytest.mark.parametrize("shape", [(64, 64), (100, 37), (13, 200), (5, 5), (1, 9), (333, 257)])
@@ -61,7 +61,7 @@ def test_a_tile_edge_artefact_is_blended_away(rng):
 
 
 def test_validation_tiles_are_seeded_spread_over_images_and_padded_as_inference_pads(rng):
-    from unetseg.data.tiling import pad_for_tiles, sample_tiles
+    from unetseg.model.applying import pad_for_tiles, sample_tiles
 
     small = rng.integers(0, 255, (10, 12, 3), dtype=np.uint8), np.ones((10, 12, 1), np.uint8)
     large = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8), np.zeros((40, 50, 1), np.uint8)

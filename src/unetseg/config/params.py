@@ -96,7 +96,7 @@ class Preprocess(Section):
 @dataclass(frozen=True)
 class Patches(Section):
     """Full-resolution detail: images kept whole at a working scale, training on random patches,
-    prediction by overlapping tiles (unetseg.data.tiling). Off: the seed's resize to preprocess.image_size."""
+    prediction by overlapping tiles (unetseg.model.applying). Off: the seed's resize to preprocess.image_size."""
 
     SECTION = "patches"
     enabled: bool
@@ -130,7 +130,7 @@ class Model(Section):
     num_layers: int = bounds(ge=1, le=8)  # halvings of the plain U-Net; an encoder has its own five
     dropout: float = bounds(ge=0, lt=1)
     batch_norm: bool
-    encoder: Literal["none", "efficientnet_lite0"]  # none: the seed's U-Net (unetseg.train.model)
+    encoder: Literal["none", "efficientnet_lite0"]  # none: the seed's U-Net (unetseg.model.unet)
     encoder_weights: str  # imagenet | none | a path to a .pth state dict or a Keras .weights.h5 file
 
     def check(self):

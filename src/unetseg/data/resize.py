@@ -1,15 +1,12 @@
-"""Resizing, and where a file becomes model input: images, masks and probabilities to another size."""
+"""Resizing images, masks and probabilities to another size (where a file becomes model input:
+unetseg.model.applying)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from unetseg.core.application import Application
 from unetseg.data.classes import ClassMap
-from unetseg.data.decoding import DEFAULT_MAX_PIXELS, read_image
 
 
 def shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -60,18 +57,3 @@ def resize_probabilities(values: np.ndarray, size: tuple[int, int]) -> np.ndarra
     if values.ndim == 3:
         return np.stack([resize_probabilities(values[..., k], size) for k in range(values.shape[2])], axis=-1)
     return np.asarray(Image.fromarray(values.astype(np.float32)).resize((width, height), Image.BILINEAR))
-
-
-def model_input(path: str | Path, application: Application, max_pixels: int = DEFAULT_MAX_PIXELS):
-    """(image, info): a file as the model sees it, RGB uint8, and what was read.
-
-    The application says at what size: its own (resize), or its working scale of the
-    image's own size (tiles). The one rule for training (preprocess) and use
-    (evaluate, predict, the CLI): a large JPEG is decoded at reduced scale, then
-    resized, so the model is never served pixels other than those it was trained on.
-    """
-    if application.tiled:
-        image, info = read_image(path, max_pixels, with_info=True)
-        return resize_image(image, application.working_size(info.size, path)), info
-    image, info = read_image(path, max_pixels, with_info=True, reduce_to=application.size)
-    return resize_image(image, application.size), info

@@ -36,8 +36,9 @@ from unetseg.evaluate.metrics import (
     summarize,
     threshold_curve,
 )
-from unetseg.infer.inference import binarize, mask_at, probabilities, tiled_probabilities, to_mask
 from unetseg.infer.pictures import class_gallery, confusion_picture, gallery
+from unetseg.model.applying import binarize, mask_at, probabilities, tiled_probabilities, to_mask
+from unetseg.model.modelfile import NO_ENCODER, load_applied
 from unetseg.preprocess.tfrecords import (
     check_classes,
     check_shaping,
@@ -45,7 +46,6 @@ from unetseg.preprocess.tfrecords import (
     records_dataset,
     shard_files,
 )
-from unetseg.train.modelio import NO_ENCODER, load_applied
 
 BATCH = 16
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)

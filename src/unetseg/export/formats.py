@@ -7,7 +7,7 @@ threshold to 0/255 or the most probable class; unetseg.export.graph). A model tr
 on patches exports its tile network (uint8 tiles in, probabilities out): the sliding
 window loops over a number of tiles that only the image knows, which the file does not
 hold, so `export.json` beside it says how to cover an image (working scale, tile,
-overlap, Gaussian blend; unetseg.data.tiling) and how to make the mask. `export.json`
+overlap, Gaussian blend; unetseg.model.applying) and how to make the mask. `export.json`
 always says what the file holds and what is left to its caller.
 """
 
@@ -79,7 +79,7 @@ def describe(model_path: Path, fmt: str, application, classes: ClassMap | None, 
         "outside": [] if whole else [
             "resize the image to the working scale (application.scale)",
             "reflect-pad and cover by tiles overlapping by application.overlap; blend by a Gaussian of "
-            "sigma = tile / 8 (unetseg.data.tiling.sliding_window)",
+            "sigma = tile / 8 (unetseg.model.applying.sliding_window)",
             "threshold" if classes is None else "argmax",
             "bilinear resize back to the image's size",
         ],
@@ -134,7 +134,7 @@ def _tflite(network, apply, signature, path: Path) -> None:
 def export_model(model_path, out, fmt: str, threshold: float = THRESHOLD, tta_flip: bool = TTA_FLIP,
                  overlap: float | None = None) -> Path:
     """Write folder `out` (new): the exported file and export.json. Returns the file's path."""
-    from unetseg.train.modelio import load_applied
+    from unetseg.model.modelfile import load_applied
 
     model_path, out = Path(model_path), Path(out)
     if fmt not in FORMATS:

@@ -109,7 +109,7 @@ def image_to_mask(network, size: tuple[int, int], threshold: float | None, tta_f
 
 def tiles_to_probabilities(network, tta_flip: bool):
     """A function of uint8 tiles (N, h, w, 3) to their probabilities (N, h, w, K): the network of a
-    model trained on patches, for the sliding window outside the file (unetseg.data.tiling)."""
+    model trained on patches, for the sliding window outside the file (unetseg.model.applying)."""
 
     def apply(tiles):
         return network_probabilities(network, tf.cast(tiles, tf.float32) / 255.0, tta_flip)

@@ -96,8 +96,7 @@ class Exported:
         from unetseg.config.params import THRESHOLD, Inference
         from unetseg.core.application import Application
         from unetseg.data.resize import resize_image
-        from unetseg.data.tiling import sliding_window
-        from unetseg.infer.inference import mask_at
+        from unetseg.model.applying import mask_at, sliding_window
 
         application = Application.from_record(self.description["application"])
         small = resize_image(image, application.working_size(image.shape[:2]))

@@ -27,10 +27,11 @@ from unetseg.data.decoding import IMAGE_SUFFIXES, list_images
 from unetseg.data.masks import read_truth
 from unetseg.data.pairs_table import VALIDATION, read_pairs
 from unetseg.data.resize import resize_truth
-from unetseg.infer.inference import Prediction, predict_paths, to_mask
+from unetseg.infer.inference import Prediction, predict_paths
 from unetseg.infer.pictures import colourize, legend, montage, tint
 from unetseg.infer.rle import rle_encode, write_submission
-from unetseg.train.modelio import NO_ENCODER, load_applied
+from unetseg.model.applying import to_mask
+from unetseg.model.modelfile import NO_ENCODER, load_applied
 
 OVERLAY_COLOUR = (255, 40, 40)
 

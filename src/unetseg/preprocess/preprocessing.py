@@ -15,7 +15,8 @@ from unetseg.config.params import Data, worker_count
 from unetseg.core.application import Application
 from unetseg.data.classes import ClassMap
 from unetseg.data.masks import read_truth
-from unetseg.data.resize import model_input, resize_truth
+from unetseg.data.resize import resize_truth
+from unetseg.model.applying import model_input
 from unetseg.preprocess.tfrecords import Example, serialize, write_manifest, write_shards
 
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from unetseg.config.params import Augment
 from unetseg.core.constants import EPOCH_STRIDE, IGNORE
-from unetseg.data.tiling import sample_tiles
+from unetseg.model.applying import sample_tiles
 from unetseg.preprocess.tfrecords import parse_example, to_float
 from unetseg.train.augment import augment_batch
 from unetseg.train.patches import PatchSampling, random_patch
@@ -102,7 +102,7 @@ def validation_dataset(files, batch_size: int, count: int | None = None):
 
 def validation_tiles(files, count: int, tile: tuple[int, int], tiles: int, seed: int):
     """uint8 (images, masks) arrays of a fixed sample of `tiles` tiles of the `count` validation images,
-    cut at places drawn from `seed` and padded as the sliding window pads (unetseg.data.tiling)."""
+    cut at places drawn from `seed` and padded as the sliding window pads (unetseg.model.applying)."""
     records = tf.data.TFRecordDataset(files).map(parse_example, num_parallel_calls=AUTOTUNE)
     pairs = ((image.numpy(), mask.numpy()) for image, mask, _, _ in records)
     return sample_tiles(pairs, count, tile, tiles, seed, IGNORE)

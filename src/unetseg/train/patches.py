@@ -5,11 +5,13 @@ the patch is centred (as far as the image allows) on a foreground pixel drawn at
 random — for binary masks a foreground pixel, for several classes a pixel of any
 class but the first (class 0 counts as background) — so that thin or rare structures
 are seen (nnU-Net's oversampling); otherwise it lies anywhere in the image, uniformly.
-An image smaller than the patch is padded at its bottom and right with black and
-ignored pixels (IGNORE), which no loss counts. Image and mask are cut together.
+An image smaller than the patch is padded as the sliding window pads it (by reflection on
+every side, unetseg.model.applying.pad_pair), its mask with ignored pixels (IGNORE), which no
+loss counts: the network trains on the borders inference shows it. Image and mask are
+cut together.
 
 Validation during training scores a fixed sample of validation tiles, cut and
-padded as the sliding window does (unetseg.data.tiling.sample_tiles); evaluate and predict
+padded as the sliding window does (unetseg.model.applying.sample_tiles); evaluate and predict
 use the whole sliding window.
 """
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from unetseg.core.constants import IGNORE
+from unetseg.model.applying import pad_pair
 
 CACHE_LIMIT_BYTES = 2 << 30  # decoded uint8 images and masks above this are streamed, not cached
 
@@ -36,12 +39,14 @@ def _foreground(mask):
 
 
 def _pad_to(image, mask, height, width):
-    """Pad at the bottom and right to at least (height, width): black image, ignored mask."""
-    pad_h = tf.maximum(height - tf.shape(image)[0], 0)
-    pad_w = tf.maximum(width - tf.shape(image)[1], 0)
-    image = tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]])
-    mask = tf.pad(mask, [[0, pad_h], [0, pad_w], [0, 0]], constant_values=IGNORE)
-    return image, mask
+    """An image smaller than (height, width) padded by inference's rule (in NumPy: the one function)."""
+    def pad():
+        padded = tf.numpy_function(lambda i, m: pad_pair(i, m, (height, width), IGNORE), [image, mask],
+                                   [image.dtype, mask.dtype], stateful=False)
+        return tf.ensure_shape(padded[0], [None, None, 3]), tf.ensure_shape(padded[1], [None, None, 1])
+
+    smaller = tf.logical_or(tf.shape(image)[0] < height, tf.shape(image)[1] < width)
+    return tf.cond(smaller, pad, lambda: (image, mask))
 
 
 def _offset(centre, length, patch, forced, seed):

@@ -21,6 +21,9 @@ from unetseg.core.application import Application
 from unetseg.core.errors import DataError, UnetsegError
 from unetseg.data.classes import ClassMap, loss_weights
 from unetseg.data.pairs_table import TRAIN, VALIDATION
+from unetseg.model.efficientnet_lite import pretrained_weights
+from unetseg.model.modelfile import save_model
+from unetseg.model.unet import build_encoder_unet, build_unet
 from unetseg.preprocess.tfrecords import (
     check_classes,
     check_shaping,
@@ -46,10 +49,7 @@ from unetseg.train.dataset import (
     validation_tiles,
 )
 from unetseg.train.distribute import Role, make_strategy, per_replica_batch, role, shards_for_pipeline
-from unetseg.train.efficientnet_lite import pretrained_weights
 from unetseg.train.losses import get_loss, training_metrics
-from unetseg.train.model import build_encoder_unet, build_unet
-from unetseg.train.modelio import save_model
 from unetseg.train.patches import CACHE_LIMIT_BYTES, PatchSampling, fits_in_memory
 from unetseg.train.schedule import learning_rate
 

@@ -63,7 +63,7 @@ def pretrained_weights(setting: str) -> dict[str, np.ndarray] | Path | None:
     """What `model.encoder_weights` names: ImageNet's state dict (from the installed package), a
     state dict (.pth) or Keras weights file (.weights.h5, of `build_encoder`'s network) of one's own,
     or None (random initialisation)."""
-    from unetseg.train.torchfile import read_state_dict
+    from unetseg.model.torchfile import read_state_dict
 
     if setting == "none":
         return None

@@ -82,7 +82,7 @@ def build_encoder_unet(
     batch_norm: bool = True,
     encoder_weights=None,
 ) -> keras.Model:
-    """A U-Net whose contracting path is EfficientNet-Lite0 (unetseg.train.efficientnet_lite).
+    """A U-Net whose contracting path is EfficientNet-Lite0 (unetseg.model.efficientnet_lite).
 
     The model takes images in [0, 1] as every unetseg network does and applies the encoder's own
     input normalisation itself, so predict and export need no rule of their own. The encoder's
@@ -92,7 +92,7 @@ def build_encoder_unet(
     `encoder_weights` (`efficientnet_lite.pretrained_weights`): a PyTorch state dict, as ImageNet's,
     or the path of a Keras weights file, loaded into the encoder; None leaves it random.
     """
-    from unetseg.train.efficientnet_lite import build_encoder, input_normalization, load_imagenet_weights
+    from unetseg.model.efficientnet_lite import build_encoder, input_normalization, load_imagenet_weights
 
     height, width = input_shape[0], input_shape[1]
     if height is not None and height % 32 or width is not None and width % 32:
