@@ -82,7 +82,7 @@ def evaluate_args(work: Path, name: str = "evaluate") -> list[str]:
     return ["--tfrecords", f"{work}/tfrecords", "--model", f"{work}/model.keras", "--pairs", f"{work}/pairs.csv",
             "--metrics", f"{work}/{name}.json", "--per-image", f"{work}/{name}_per_image.csv",
             "--plots", f"{work}/{name}_plots", "--gallery", f"{work}/{name}_gallery.png",
-            "--confusion", f"{work}/{name}_confusion.csv"]
+            "--confusion", f"{work}/{name}_confusion.csv", "--scored", f"{work}/{name}_scored.keras"]
 
 
 def run_mode(setup: str, mode: str, size: int, epochs: int, work: Path, overrides=(), variants=()) -> dict:

@@ -5,7 +5,9 @@ patches.* (checked against the model and the TFRecords); the model; the TFRecord
 the pairs table and its masks.
 Out: --metrics JSON (see unetseg.evaluate.metrics and the README for what each number is);
 --per-image CSV; --plots folder of curves (CSV); --gallery PNG of the worst and best images;
---confusion CSV of pixel counts (true class by predicted class) and its row-normalised PNG beside.
+--confusion CSV of pixel counts (true class by predicted class) and its row-normalised PNG beside;
+--scored: the model file with the inference settings it was scored with, which the predict stage,
+`unetseg predict`, `unetseg export` and the model registry apply (unetseg.model.modelfile).
 """
 
 import sys
@@ -15,6 +17,7 @@ from unetseg.core.application import Application
 from unetseg.core.errors import ArgumentParser, reports_errors
 from unetseg.data.classes import ClassMap
 from unetseg.evaluate.evaluation import evaluate_model, write_evaluation
+from unetseg.model.modelfile import save_scored
 
 
 @reports_errors
@@ -29,13 +32,16 @@ def main(argv=None):
     parser.add_argument("--plots", required=True)
     parser.add_argument("--gallery", required=True)
     parser.add_argument("--confusion", required=True, help="CSV of pixel counts; a PNG of it is written beside")
+    parser.add_argument("--scored", required=True, help="the model file with the inference settings scored")
     args = parser.parse_args(argv)
     params = load_params(args.params)
+    application = Application.from_params(params)
     evaluation = evaluate_model(
         args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate,
-        ClassMap.from_params(params.classes), Application.from_params(params), params.model.encoder,
+        ClassMap.from_params(params.classes), application, params.model.encoder,
     )
     write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery, args.confusion)
+    save_scored(args.model, args.scored, params.inference, application)
     print(f"{args.metrics}: " + ", ".join(
         f"{k} {v:.4f}" for k, v in evaluation.metrics.items() if not isinstance(v, (dict, str))
     ))

@@ -1,7 +1,9 @@
 """Predict masks for the validation images, at each image's original size, and a montage.
 
-In: params inference.*, predict.*, data.* (the file rules), classes.*, preprocess.image_size or
-patches.* (checked against the model); the model; the pairs table and its files.
+In: params predict.*, data.* (the file rules), classes.*, preprocess.image_size or patches.*
+(checked against the model); the model as the evaluate stage scored it (models/scored.keras:
+its inference settings are applied, so these are the masks evaluate scored); the pairs table
+and its files.
 Out: --out folder with masks/<stem>.png (0/255, or class indices in a palette PNG) and
 overlays/<stem>.jpg, named after each image file; --montage PNG, rows of mask | image | prediction at the model's size.
 """
@@ -26,8 +28,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params(args.params)
     count = predict_validation(
-        args.model, args.pairs, args.out, args.montage, params.inference, params.data, params.predict.montage_rows,
-        ClassMap.from_params(params.classes), Application.from_params(params), params.model.encoder,
+        args.model, args.pairs, args.out, args.montage, params.data, params.predict.montage_rows,
+        ClassMap.from_params(params.classes), Application.from_params(params, with_overlap=False), params.model.encoder,
     )
     print(f"{args.out}: {count} masks; {args.montage}")
 

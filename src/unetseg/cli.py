@@ -107,7 +107,7 @@ def _plan(args) -> int:
 def _export(args) -> int:
     from unetseg.export.formats import export_model
 
-    path = export_model(args.model, args.out, args.format, args.threshold, args.tta_flip, args.overlap)
+    path = export_model(args.model, args.out, args.format, _inference_options(args), args.overlap)
     print(f"{path}: {args.format}; {args.out}/export.json says what it holds")
     return 0
 
@@ -119,9 +119,8 @@ def _predict(args) -> int:
     if args.runtime == "onnx":
         from unetseg.export.runtime import OnnxNetwork as runtime
 
-    inference = Inference(args.threshold, args.tta_flip, args.largest_component)  # checked as params are
     problems = predict_folder(
-        args.model, args.input_dir, args.output_dir, inference, rle_path=args.rle,
+        args.model, args.input_dir, args.output_dir, _inference_options(args), rle_path=args.rle,
         keep_going=args.keep_going, overlays=not args.no_overlays, overlap=args.overlap, runtime=runtime,
     )
     for problem in problems:
@@ -133,9 +132,24 @@ def _predict(args) -> int:
     return 0
 
 
-TTA_FLIP_OPTION = {"action": argparse.BooleanOptionalAction, "default": TTA_FLIP,
-                   "help": f"average with the mirror image's prediction (default: {'on' if TTA_FLIP else 'off'}, "
-                           "as params.yaml's inference.tta_flip)"}
+def _inference_options(args) -> dict:
+    """The inference settings given on the command line; the others are the model file's."""
+    return {"threshold": args.threshold, "tta_flip": args.tta_flip,
+            "largest_component": getattr(args, "largest_component", None)}
+
+
+SCORED = "the model file's: what evaluate scored (models/scored.keras), else"
+
+
+def _add_inference_options(parser, largest_component: bool = True) -> None:
+    parser.add_argument("--threshold", type=argument(Inference, "threshold"),
+                        help=f"foreground above this probability (binary models; default: {SCORED} {THRESHOLD})")
+    parser.add_argument("--tta-flip", action=argparse.BooleanOptionalAction,
+                        help=f"average with the mirror image's prediction (default: {SCORED} "
+                             f"{'on' if TTA_FLIP else 'off'})")
+    if largest_component:
+        parser.add_argument("--largest-component", action=argparse.BooleanOptionalAction,
+                            help=f"keep only the largest region (binary models; default: {SCORED} off)")
 
 
 @reports_errors
@@ -171,13 +185,10 @@ def main(argv=None) -> int:
         "An unreadable file stops the run, or with --keep-going is skipped and listed; either way "
         "the exit status is then 1.",
     )
-    predict.add_argument("model", help="a .keras file written by the train stage")
+    predict.add_argument("model", help="a .keras file: models/scored.keras (as evaluate scored it) or the train stage's")
     predict.add_argument("input_dir")
     predict.add_argument("output_dir")
-    predict.add_argument("--threshold", type=argument(Inference, "threshold"), default=THRESHOLD,
-                         help=f"foreground above this probability (binary models; default {THRESHOLD})")
-    predict.add_argument("--tta-flip", **TTA_FLIP_OPTION)
-    predict.add_argument("--largest-component", action="store_true", help="keep only the largest region")
+    _add_inference_options(predict)
     predict.add_argument("--rle", metavar="CSV", help="also write a Kaggle Carvana submission (img,rle_mask)")
     predict.add_argument("--keep-going", action="store_true", help="skip unreadable files, list them at the end")
     predict.add_argument("--no-overlays", action="store_true")
@@ -193,12 +204,10 @@ def main(argv=None) -> int:
         "any size in, masks at their size out, by predict's rules. A model trained on patches exports "
         "its tile network; export.json says how to cover an image (README \"Export\").",
     )
-    export.add_argument("model", help="a .keras file written by the train stage")
+    export.add_argument("model", help="a .keras file: models/scored.keras (as evaluate scored it) or the train stage's")
     export.add_argument("out", help="a new folder")
     export.add_argument("--format", required=True, choices=["savedmodel", "onnx", "tflite"])
-    export.add_argument("--threshold", type=argument(Inference, "threshold"), default=THRESHOLD,
-                        help=f"foreground above this probability (binary models; default {THRESHOLD})")
-    export.add_argument("--tta-flip", **TTA_FLIP_OPTION)
+    _add_inference_options(export)
     export.add_argument("--overlap", type=argument(Patches, "overlap"),
                         help="tiles' overlap for a model trained on patches (default: the model file's)")
     export.set_defaults(run=_export)

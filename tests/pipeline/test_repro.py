@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 from dvcrepo import check_outputs, make_repo, set_param, sh, stages_run
 
 from conftest import ROOT, shared_dataset, tiny_params
@@ -30,11 +32,6 @@ def test_repro_reruns_only_what_a_change_touches(tmp_path):
     assert stages_run(sh(repo, "dvc", "repro")) == ["train", "evaluate", "predict"]
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "two epochs")
-    # the model registry (dvc.yaml artifacts): a version registered as GTO does (an annotated tag
-    # unet@v...), fetched by its name
-    sh(repo, "git", "tag", "-a", "unet@v0.1.0", "-m", "Registering artifact unet version v0.1.0")
-    sh(tmp_path, "dvc", "artifacts", "get", str(repo), "unet", "--rev", "v0.1.0", "-o", str(tmp_path / "got.keras"))
-    assert (tmp_path / "got.keras").read_bytes() == (repo / "models" / "model.keras").read_bytes()
 
     # Compare the two commits: metrics, params and plots.
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--all", "--json"))
@@ -47,6 +44,24 @@ def test_repro_reruns_only_what_a_change_touches(tmp_path):
     page = (repo / "plots-diff" / "index.html").read_text()
     for title in ("Validation dice by threshold", "Precision-recall", "Training dice", "gallery.png"):
         assert title in page, title
+
+    # inference settings are evaluate's and predict's alone; the registry's model (dvc.yaml artifacts),
+    # a version registered as GTO does (an annotated tag unet@v...) and fetched by its name, carries
+    # them: `unetseg predict` given that file alone writes the predict stage's masks
+    set_param(repo, "inference", "threshold", 0.3)
+    set_param(repo, "inference", "tta_flip", False)
+    set_param(repo, "inference", "largest_component", True)
+    assert stages_run(sh(repo, "dvc", "repro")) == ["evaluate", "predict"]
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "inference settings")
+    sh(repo, "git", "tag", "-a", "unet@v0.1.0", "-m", "Registering artifact unet version v0.1.0")
+    sh(tmp_path, "dvc", "artifacts", "get", str(repo), "unet", "--rev", "v0.1.0", "-o", str(tmp_path / "got.keras"))
+    assert (tmp_path / "got.keras").read_bytes() == (repo / "models" / "scored.keras").read_bytes()
+    sh(repo, "unetseg", "predict", str(tmp_path / "got.keras"), "data/sample/train", str(tmp_path / "got"),
+       "--no-overlays")
+    stage = sorted((repo / "data" / "predictions" / "masks").iterdir())
+    assert stage and all(np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(tmp_path / "got" / "masks" / p.name)))
+                         for p in stage)
 
     set_param(repo, "preprocess", "image_size", [16, 16])
     assert stages_run(sh(repo, "dvc", "repro")) == ["preprocess", "train", "evaluate", "predict"]

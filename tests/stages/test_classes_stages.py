@@ -162,7 +162,7 @@ def test_unetseg_predict_needs_no_params_and_matches_the_stage(run, tmp_path, ca
     inputs.mkdir()
     for image in pairs[pairs.split == "validation"].image:
         (inputs / image.split("/")[-1]).write_bytes(open(image, "rb").read())
-    assert unetseg(["predict", str(run / "model.keras"), str(inputs), str(tmp_path / "out")]) == 0
+    assert unetseg(["predict", str(run / "scored.keras"), str(inputs), str(tmp_path / "out")]) == 0
     for mask in (tmp_path / "out" / "masks").iterdir():
         assert np.array_equal(np.asarray(Image.open(mask)), np.asarray(Image.open(run / "predictions" / "masks" / mask.name)))
     assert unetseg(["predict", str(run / "model.keras"), str(inputs), str(tmp_path / "out2"),
@@ -186,12 +186,12 @@ def test_a_class_map_changed_since_preprocess_is_refused(run, tmp_path, capsys):
                           "--model", str(run / "model.keras"), "--pairs", str(run / "pairs.csv"),
                           "--metrics", str(out), "--per-image", str(tmp_path / "p.csv"),
                           "--plots", str(tmp_path / "plots"), "--gallery", str(tmp_path / "g.png"),
-                          "--confusion", str(tmp_path / "c.csv")]) == 1
+                          "--confusion", str(tmp_path / "c.csv"), "--scored", str(tmp_path / "s.keras")]) == 1
     err = capsys.readouterr().err
     assert "the class map changed" in err and "round" in err and "disc" in err
     assert not out.exists() and not (tmp_path / "c.csv").exists()
     assert predict.main(["--params", str(params), "--pairs", str(run / "pairs.csv"), "--model",
-                         str(run / "model.keras"), "--out", str(tmp_path / "pred"),
+                         str(run / "scored.keras"), "--out", str(tmp_path / "pred"),
                          "--montage", str(tmp_path / "m.png")]) == 1
     assert "the class map changed" in capsys.readouterr().err and not (tmp_path / "pred").exists()
 

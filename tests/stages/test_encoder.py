@@ -85,7 +85,8 @@ def test_patches_with_several_classes_under_the_encoder(tmp_path, capsys):
                           str(tmp_path / "tfrecords"), "--model", str(tmp_path / "model.keras"), "--pairs",
                           str(tmp_path / "pairs.csv"), "--metrics", str(tmp_path / "m.json"), "--per-image",
                           str(tmp_path / "pi.csv"), "--plots", str(tmp_path / "pl"), "--gallery",
-                          str(tmp_path / "g.png"), "--confusion", str(tmp_path / "c.csv")]) == 1
+                          str(tmp_path / "g.png"), "--confusion", str(tmp_path / "c.csv"),
+                          "--scored", str(tmp_path / "s.keras")]) == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "model.encoder none" in error[0] and "efficientnet_lite0" in error[0], error
     assert not (tmp_path / "m.json").exists()

@@ -42,7 +42,7 @@ def test_dvc_yaml_declares_the_patch_params_each_stage_reads(run, stage):
     declared = {k for k in _declared(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["params"])
                 if k.startswith(("patches.", "preprocess."))}
     # train records the overlap in the model file, as `unetseg predict`'s default only: a change
-    # of it must not retrain (evaluate and predict read and declare it themselves)
+    # of it must not retrain (evaluate reads and declares it; predict applies the scored file's)
     assert reads - declared == ({"patches.overlap"} if stage == "train" else set())
     assert declared - reads <= {"preprocess.image_size", "preprocess.num_shards"} - (
         {"preprocess.num_shards"} if stage == "preprocess" else set())
@@ -100,7 +100,7 @@ def test_unetseg_predict_needs_no_params_and_matches_the_stage(run, tmp_path):
     pairs = pd.read_csv(run / "pairs.csv")
     for image in pairs[pairs.split == "validation"].image:
         (inputs / image.split("/")[-1]).write_bytes(open(image, "rb").read())
-    assert unetseg(["predict", str(run / "model.keras"), str(inputs), str(tmp_path / "out")]) == 0
+    assert unetseg(["predict", str(run / "scored.keras"), str(inputs), str(tmp_path / "out")]) == 0
     masks = sorted((tmp_path / "out" / "masks").iterdir())
     assert masks
     for mask in masks:
@@ -114,7 +114,7 @@ def test_a_model_is_never_applied_the_other_way(run, tmp_path, capsys):
     args = ["--params", str(resized), "--tfrecords", str(run / "tfrecords"), "--model", str(run / "model.keras"),
             "--pairs", str(run / "pairs.csv"), "--metrics", str(tmp_path / "e.json"), "--per-image",
             str(tmp_path / "p.csv"), "--plots", str(tmp_path / "plots"), "--gallery", str(tmp_path / "g.png"),
-            "--confusion", str(tmp_path / "c.csv")]
+            "--confusion", str(tmp_path / "c.csv"), "--scored", str(tmp_path / "s.keras")]
     assert evaluate.main(args) == 1
     err = capsys.readouterr().err
     assert "preprocess.image_size" in err and "patches.scale 1.0 in tiles of 32x32 (patches.size)" in err
@@ -159,8 +159,8 @@ def test_bad_patch_params_name_the_key():
 
 
 def test_another_overlap_than_the_models_needs_no_retraining(run, tmp_path, monkeypatch):
-    """The overlap is an inference setting: evaluate and predict apply the params', `unetseg predict` the
-    model file's unless --overlap says otherwise."""
+    """The overlap is an inference setting: evaluate applies the params' and records it in the scored model
+    file, which the predict stage and `unetseg predict` apply (--overlap replacing it)."""
     from unetseg.cli import main as unetseg
     from unetseg.evaluate import evaluation
 
@@ -172,20 +172,21 @@ def test_another_overlap_than_the_models_needs_no_retraining(run, tmp_path, monk
                           str(run / "model.keras"), "--pairs", str(run / "pairs.csv"),
                           "--metrics", str(tmp_path / "e.json"), "--per-image", str(tmp_path / "p.csv"),
                           "--plots", str(tmp_path / "plots"), "--gallery", str(tmp_path / "g.png"),
-                          "--confusion", str(tmp_path / "c.csv")]) == 0
+                          "--confusion", str(tmp_path / "c.csv"), "--scored", str(tmp_path / "scored.keras")]) == 0
     assert used == [0.25] * json.loads((tmp_path / "e.json").read_text())["images"]  # the model file says 0.5
     assert model_application(run / "model.keras", None).overlap == 0.5
+    assert model_application(tmp_path / "scored.keras", None).overlap == 0.25
     assert predict.main(["--params", str(params), "--pairs", str(run / "pairs.csv"), "--model",
-                         str(run / "model.keras"), "--out", str(tmp_path / "pred"),
+                         str(tmp_path / "scored.keras"), "--out", str(tmp_path / "pred"),
                          "--montage", str(tmp_path / "m.png")]) == 0
-    for overlap, out in ((["--overlap", "0.25"], "quarter"), ([], "default")):
-        assert unetseg(["predict", str(run / "model.keras"), str(run / "sample" / "train"), str(tmp_path / out),
+    for overlap, out in ((["--overlap", "0.5"], "half"), ([], "default")):
+        assert unetseg(["predict", str(tmp_path / "scored.keras"), str(run / "sample" / "train"), str(tmp_path / out),
                         "--no-overlays"] + overlap) == 0
         assert len(list((tmp_path / out / "masks").iterdir())) == 12
-    same = [np.array_equal(np.asarray(Image.open(tmp_path / "quarter" / "masks" / p.name)),
+    same = [np.array_equal(np.asarray(Image.open(tmp_path / "default" / "masks" / p.name)),
                            np.asarray(Image.open(tmp_path / "pred" / "masks" / p.name)))
             for p in (tmp_path / "pred" / "masks").iterdir()]
-    assert all(same), "predict at patches.overlap 0.25 and unetseg predict --overlap 0.25 give the same masks"
+    assert all(same), "the predict stage and unetseg predict apply the overlap evaluate scored"
 
 
 def test_a_model_that_takes_any_size_without_its_record_is_refused(run, tmp_path, capsys):

@@ -39,16 +39,18 @@ READ_ONLY_IF = {
 @contextmanager
 def params_reads(stage):
     """The params keys a stage reads after loading them, by watching every section's fields."""
-    reads, watching, load = set(), [False], stage.load_params
+    reads, watched, load = set(), set(), stage.load_params
 
     def loaded(path):
         params = load(path)
-        watching[0] = True  # building and checking the sections reads every key: not counted
+        # building and checking the sections reads every key: not counted; nor are reads of other
+        # instances (a model file's inference settings are an Inference too)
+        watched.update(id(object.__getattribute__(params, section)) for section in SECTIONS.values())
         return params
 
     def reader(section):
         def get(self, name):
-            if watching[0] and name in type(self).__dataclass_fields__:
+            if id(self) in watched and name in type(self).__dataclass_fields__:
                 reads.add(f"{section}.{name}")
             return object.__getattribute__(self, name)
         return get
@@ -76,8 +78,9 @@ def run_stages(work, params_file, stages_reads=None) -> None:
         (evaluate, ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
                     "--pairs", str(work / "pairs.csv"), "--metrics", str(work / "evaluate.json"),
                     "--per-image", str(work / "per_image.csv"), "--plots", str(work / "plots"),
-                    "--gallery", str(work / "gallery.png"), "--confusion", str(work / "confusion.csv")]),
-        (predict, ["--pairs", str(work / "pairs.csv"), "--model", str(work / "model.keras"),
+                    "--gallery", str(work / "gallery.png"), "--confusion", str(work / "confusion.csv"),
+                    "--scored", str(work / "scored.keras")]),
+        (predict, ["--pairs", str(work / "pairs.csv"), "--model", str(work / "scored.keras"),
                    "--out", str(work / "predictions"), "--montage", str(work / "montage.png")]),
     ]
     for stage, args in calls:

@@ -37,6 +37,15 @@ def test_missing_section_is_named(tmp_path):
     assert "missing inference" in _error(tmp_path, data)
 
 
+def test_the_mirror_average_needs_a_network_trained_on_mirrored_images(tmp_path):
+    data = real_params()
+    data["augment"]["flip_horizontal"] = False
+    message = _error(tmp_path, data)
+    assert "inference.tta_flip true" in message and "augment.flip_horizontal false" in message
+    data["inference"]["tta_flip"] = False  # both off: chiral data, as text
+    assert load_params(write_yaml(tmp_path / "params.yaml", data)).inference.tta_flip is False
+
+
 def test_params_are_read_as_dvc_reads_them(tmp_path):
     """YAML 1.2, as DVC: `1e-3` is a float (YAML 1.1 made it a string), `yes` is a string, not true."""
     from dvc.utils.serialize import load_yaml

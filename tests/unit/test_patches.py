@@ -7,10 +7,10 @@ import tensorflow as tf
 
 from unetseg.config.params import Augment
 from unetseg.core.constants import IGNORE
+from unetseg.model.applying import pad_for_tiles
 from unetseg.preprocess.tfrecords import Example, serialize, write_shards
 from unetseg.train.augment import augment_batch
 from unetseg.train.dataset import training_dataset, validation_tiles
-from unetseg.model.applying import pad_for_tiles
 from unetseg.train.patches import PatchSampling, random_patch
 
 

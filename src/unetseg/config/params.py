@@ -274,6 +274,12 @@ class Params:
                 "train.jit_compile true does nothing with base.deterministic true (Keras turns XLA off under "
                 "TensorFlow's op determinism): set base.deterministic false to compile, or jit_compile false"
             )
+        if self.inference.tta_flip and not self.augment.flip_horizontal:
+            raise ParamsError(
+                "inference.tta_flip true averages with the mirror image, which training never shows the network "
+                "(augment.flip_horizontal false: mirrored data may mean something else, as text or left and right "
+                "organs do): set inference.tta_flip false, or augment.flip_horizontal true"
+            )
         self._check_classes()
 
     def _check_classes(self):

@@ -24,11 +24,12 @@ class Application:
     overlap: float = 0.0  # PATCHES: of neighbouring tiles
 
     @classmethod
-    def from_params(cls, params) -> Application:
-        """From loaded params (unetseg.config.params.Params; read, not imported: config comes after core)."""
+    def from_params(cls, params, with_overlap: bool = True) -> Application:
+        """From loaded params (unetseg.config.params.Params; read, not imported: config comes after core).
+        Without `with_overlap` patches.overlap is not read (left 0): to check a model file, whose own counts."""
         if params.patches.enabled:
             p = params.patches
-            return cls(PATCHES, tuple(p.size), p.scale, p.overlap)
+            return cls(PATCHES, tuple(p.size), p.scale, p.overlap if with_overlap else 0.0)
         return cls(RESIZE, tuple(params.preprocess.image_size))
 
     @classmethod
@@ -82,16 +83,14 @@ def _refuse(expected: Application, found: Application, expected_from: str, found
     )
 
 
-def model_applied_as(expected: Application, found: Application, expected_from: str, found_from: str) -> Application:
-    """The model's application with the params' overlap, after refusing a model trained one way and
-    applied another (mode, size, scale), naming both settings.
+def check_model_application(expected: Application, found: Application, expected_from: str, found_from: str) -> None:
+    """Refuse a model trained one way and applied another (mode, size, scale), naming both settings.
 
-    The overlap is an inference setting: the model file records the one it was trained
-    with, as `unetseg predict`'s default, and the stages may apply it with another.
+    The overlap is an inference setting, not compared: the model file records the one it
+    was trained with (and models/scored.keras the one evaluate scored with).
     """
     if replace(expected, overlap=found.overlap) != found:
         _refuse(expected, found, expected_from, found_from)
-    return expected if found.tiled else found
 
 
 def check_data_application(expected: Application, found: Application, expected_from: str, found_from: str) -> None:

@@ -87,7 +87,8 @@ def evaluate_model(
     `classes`, `application` and `encoder` (model.encoder), from the params, must be those the
     TFRecords and the model were made with (without `application`, the model file's is used).
     """
-    resolved = load_applied(model_path, (classes, application, encoder))
+    overlap = application.overlap if application is not None and application.tiled else None  # the params'
+    resolved = load_applied(model_path, (classes, application, encoder), overlap)
     check_classes(tfrecord_dir, classes)
     model, applied = resolved.network, resolved.application
     check_shaping(tfrecord_dir, applied)

@@ -1,14 +1,15 @@
 """`unetseg export`: a model file to a SavedModel, ONNX or TFLite file that maps images to masks.
 
-A model trained on resized images exports whole: uint8 RGB images (N, H, W, 3) of any
-size in, their masks (N, H, W) uint8 out, by the rules of `unetseg predict` (shrink,
-scale to [0, 1], network, optional mirror average, bilinear back to the image's size,
-threshold to 0/255 or the most probable class; unetseg.export.graph). A model trained
+The inference settings are the model file's (models/scored.keras: what evaluate scored),
+options replacing them. A model trained on resized images exports whole: uint8 RGB
+images (N, H, W, 3) of any size in, their masks (N, H, W) uint8 out, by the rules of
+`unetseg predict` (unetseg.export.graph writes them in TensorFlow ops); keeping the
+largest region, which no format's ops can do, is left to the caller. A model trained
 on patches exports its tile network (uint8 tiles in, probabilities out): the sliding
 window loops over a number of tiles that only the image knows, which the file does not
-hold, so `export.json` beside it says how to cover an image (working scale, tile,
-overlap, Gaussian blend; unetseg.model.applying) and how to make the mask. `export.json`
-always says what the file holds and what is left to its caller.
+hold. `export.json` lists every step from image to mask in order
+(unetseg.model.applying.mask_steps), split into those the file holds and those left
+to its caller.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import tempfile
 from pathlib import Path
 
-from unetseg.config.params import THRESHOLD, TTA_FLIP
 from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError, UnetsegError
 from unetseg.data.classes import ClassMap
@@ -58,10 +58,19 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def describe(model_path: Path, fmt: str, application, classes: ClassMap | None, threshold: float, tta_flip: bool):
+def describe(model_path: Path, fmt: str, application, classes: ClassMap | None, inference) -> dict:
+    """export.json: what the file takes and gives, and every step from image to mask
+    (unetseg.model.applying.mask_steps), in order: those the file holds and those left to its caller."""
+    from unetseg.model.applying import mask_steps
+
+    steps = mask_steps(application, inference, classes)
+    if application.tiled:
+        window = next(step for step in steps if step["step"] == "sliding_window")
+        inside, outside = window["tile_steps"], steps
+    else:
+        inside = [step for step in steps if step["step"] != "largest_component"]
+        outside = steps[len(inside):]
     whole = not application.tiled
-    mask = ("0 or 255: foreground where the probability > threshold" if classes is None
-            else "the index of the most probable class")
     return {
         "format": fmt,
         "file": FORMATS[fmt],
@@ -69,37 +78,29 @@ def describe(model_path: Path, fmt: str, application, classes: ClassMap | None, 
         "input": {"name": IMAGES, "dtype": "uint8", "shape": ["N", "H", "W", 3] if whole else
                   ["N", *application.size, 3], "what": "RGB images, one size per batch" if whole else
                   "RGB tiles of the image at the working scale"},
-        "output": {"dtype": "uint8", "shape": ["N", "H", "W"], "what": f"masks at the input's size: {mask}"}
+        "output": {"dtype": "uint8", "shape": ["N", "H", "W"], "what": "masks at the input's size: "
+                   + ("0 or 255" if classes is None else "class indices")}
         if whole else {"dtype": "float32", "shape": ["N", *application.size, 1 if classes is None
                        else classes.num_classes], "what": "probabilities per tile"},
-        "inside": ["shrink to the model size (Pillow's box reduce and bilinear resize)", "scale to [0, 1]",
-                   "network", *(["mirror average (tta_flip)"] if tta_flip else []),
-                   "bilinear resize back", "threshold" if classes is None else "argmax"]
-        if whole else ["scale to [0, 1]", "network", *(["mirror average (tta_flip)"] if tta_flip else [])],
-        "outside": [] if whole else [
-            "resize the image to the working scale (application.scale)",
-            "reflect-pad and cover by tiles overlapping by application.overlap; blend by a Gaussian of "
-            "sigma = tile / 8 (unetseg.model.applying.sliding_window)",
-            "threshold" if classes is None else "argmax",
-            "bilinear resize back to the image's size",
-        ],
+        "inside": inside,
+        "outside": outside,
         "application": application.as_record(),
         "classes": classes and classes.as_record(),
-        "threshold": threshold if classes is None else None,
-        "tta_flip": tta_flip,
+        "inference": {"threshold": inference.threshold if classes is None else None, "tta_flip": inference.tta_flip,
+                      "largest_component": inference.largest_component},
     }
 
 
-def _function(network, application, classes, threshold, tta_flip):
+def _function(network, application, classes, inference):
     import tensorflow as tf
 
     from unetseg.export.graph import image_to_mask, tiles_to_probabilities
 
     if application.tiled:
-        apply = tiles_to_probabilities(network, tta_flip)
+        apply = tiles_to_probabilities(network, inference.tta_flip)
         shape = (None, *application.size, 3)
     else:
-        apply = image_to_mask(network, application.size, None if classes else threshold, tta_flip)
+        apply = image_to_mask(network, application.size, None if classes else inference.threshold, inference.tta_flip)
         shape = (None, None, None, 3)
     return apply, [tf.TensorSpec(shape, tf.uint8, name=IMAGES)]
 
@@ -131,9 +132,11 @@ def _tflite(network, apply, signature, path: Path) -> None:
         path.write_bytes(converter.convert())
 
 
-def export_model(model_path, out, fmt: str, threshold: float = THRESHOLD, tta_flip: bool = TTA_FLIP,
-                 overlap: float | None = None) -> Path:
-    """Write folder `out` (new): the exported file and export.json. Returns the file's path."""
+def export_model(model_path, out, fmt: str, options: dict | None = None, overlap: float | None = None) -> Path:
+    """Write folder `out` (new): the exported file and export.json. Returns the file's path.
+
+    The model file's inference settings hold (what evaluate scored), each of `options`
+    (threshold, tta_flip, largest_component; None: the file's) replacing its own."""
     from unetseg.model.modelfile import load_applied
 
     model_path, out = Path(model_path), Path(out)
@@ -145,9 +148,9 @@ def export_model(model_path, out, fmt: str, threshold: float = THRESHOLD, tta_fl
         needs("tf2onnx", "--format onnx")
     resolved = load_applied(model_path, overlap=overlap)
     network, classes, application = resolved.network, resolved.classes, resolved.application
-    resolved.check_threshold(threshold)
+    inference = resolved.inference(**(options or {}))
     check_network(network, classes, model_path)
-    apply, signature = _function(network, application, classes, threshold, tta_flip)
+    apply, signature = _function(network, application, classes, inference)
     with atomic_output(out) as folder:
         folder.mkdir()
         target = folder / FORMATS[fmt]
@@ -157,6 +160,6 @@ def export_model(model_path, out, fmt: str, threshold: float = THRESHOLD, tta_fl
             _onnx(apply, signature, target)
         else:
             _tflite(network, apply, signature, target)
-        description = describe(model_path, fmt, application, classes, threshold, tta_flip)
+        description = describe(model_path, fmt, application, classes, inference)
         (folder / DESCRIPTION).write_text(json.dumps(description, indent=2) + "\n")
     return out / FORMATS[fmt]

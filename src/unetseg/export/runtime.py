@@ -14,8 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from unetseg.config.params import THRESHOLD, Inference
+from unetseg.core.application import PATCHES, Application
 from unetseg.core.errors import DataError
+from unetseg.data.resize import resize_image
 from unetseg.export.formats import DESCRIPTION, IMAGES, OPSET, needs
+from unetseg.model.applying import largest_component, mask_at, sliding_window
 
 
 def _session(model_bytes: bytes):
@@ -87,22 +91,21 @@ class Exported:
 
     def masks(self, images: np.ndarray) -> np.ndarray:
         images = np.ascontiguousarray(images, np.uint8)
-        if not self.description["outside"]:
-            return np.asarray(self.run(images))
+        if self.description["application"]["mode"] != PATCHES:
+            masks = np.asarray(self.run(images))
+            if self.description["inference"]["largest_component"]:  # the one step left outside
+                masks = np.stack([largest_component(mask > 0) * np.uint8(255) for mask in masks])
+            return masks
         return np.stack([self._tiled_mask(image) for image in images])
 
     def _tiled_mask(self, image: np.ndarray) -> np.ndarray:
         """What export.json leaves outside a tile network, by unetseg's own functions."""
-        from unetseg.config.params import THRESHOLD, Inference
-        from unetseg.core.application import Application
-        from unetseg.data.resize import resize_image
-        from unetseg.model.applying import mask_at, sliding_window
-
         application = Application.from_record(self.description["application"])
         small = resize_image(image, application.working_size(image.shape[:2]))
         p = sliding_window(small, lambda tiles: self.run(np.round(tiles * 255).astype(np.uint8)),
                            application.size, application.overlap)
         binary = p.shape[-1] == 1
-        threshold = self.description["threshold"] if binary else THRESHOLD  # export.json: none for classes
-        mask = mask_at(p[..., 0] if binary else p, image.shape[:2], Inference(threshold, False, False))
+        settings = self.description["inference"]
+        inference = Inference(settings["threshold"] if binary else THRESHOLD, False, settings["largest_component"])
+        mask = mask_at(p[..., 0] if binary else p, image.shape[:2], inference)
         return mask * np.uint8(255) if binary else mask

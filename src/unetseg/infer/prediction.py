@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from unetseg.config.params import Data, Inference
+from unetseg.config.params import Data
 from unetseg.core.application import Application
 from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
@@ -75,16 +75,20 @@ def write_prediction(prediction: Prediction, out_dir: Path, overlays: bool, clas
 
 
 def predict_validation(
-    model_path, pairs_path, out_dir, montage_path, inference: Inference, data: Data, montage_rows: int,
+    model_path, pairs_path, out_dir, montage_path, data: Data, montage_rows: int,
     classes: ClassMap | None = None, application: Application | None = None, encoder: str = NO_ENCODER,
 ) -> int:
-    """Masks and overlays (original size) for the validation images, and the seed's montage.
+    """Masks and overlays (original size) for the validation images, and the seed's montage, by the
+    inference settings evaluate scored the model file with (models/scored.keras).
 
     `classes`, `application` and `encoder` (model.encoder), from the params, must be those the model
     was trained with.
     """
     resolved = load_applied(model_path, (classes, application, encoder))
-    model, applied = resolved.network, resolved.application
+    if resolved.scored is None:
+        raise DataError(f"{model_path}: no inference settings recorded: the predict stage applies the model as "
+                        "the evaluate stage scored it (its --scored file, models/scored.keras)")
+    model, applied, inference = resolved.network, resolved.application, resolved.inference()
     pairs = read_pairs(pairs_path)
     rows = pairs[pairs["split"] == VALIDATION].reset_index(drop=True)
     check_output_names(rows["image"])
@@ -113,12 +117,14 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def predict_folder(
-    model_path, input_dir, output_dir, inference: Inference, rle_path=None, keep_going=False, overlays=True,
+    model_path, input_dir, output_dir, options: dict | None = None, rle_path=None, keep_going=False, overlays=True,
     progress=True, overlap: float | None = None, runtime=None,
 ) -> list[str]:
     """Masks (and overlays, and a Kaggle RLE CSV) for every image of a folder; returns the problems.
 
-    Without `keep_going` the first unreadable file stops the run with its error;
+    The model file's inference settings hold (those evaluate scored, in models/scored.keras),
+    each of `options` (threshold, tta_flip, largest_component; None: the file's) replacing
+    its own, and `overlap` the tiles' of a patch model. Without `keep_going` the first unreadable file stops the run with its error;
     with it, every unreadable file is skipped and listed. Inputs are never
     overwritten: the output folder and the CSV must lie outside the input folder.
     `runtime` (unetseg.export.runtime.OnnxNetwork, say) wraps the loaded network to run it
@@ -135,14 +141,10 @@ def predict_folder(
         raise DataError(f"{input_dir}: no images (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})")
     check_output_names(paths)
     resolved = load_applied(model_path, overlap=overlap)
-    classes, applied = resolved.classes, resolved.application
-    resolved.check_threshold(inference.threshold)
-    if classes is not None and (rle_path or inference.largest_component):
-        asked = "the RLE file (Kaggle's format) holds" if rle_path else "largest_component keeps a region of"
-        raise DataError(
-            f"{model_path}: a model of {classes.num_classes} classes, but {asked} binary masks only: "
-            f"leave out {'--rle' if rle_path else '--largest-component'}"
-        )
+    classes, applied, inference = resolved.classes, resolved.application, resolved.inference(**(options or {}))
+    if classes is not None and rle_path:
+        raise DataError(f"{model_path}: a model of {classes.num_classes} classes, but the RLE file (Kaggle's format) "
+                        "holds binary masks only: leave out --rle")
     model = resolved.network if runtime is None else runtime(resolved.network)
     problems, rows = [], []
     predictions = predict_paths(model, paths, inference, with_images=overlays, application=applied)

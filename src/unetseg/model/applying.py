@@ -218,3 +218,34 @@ def to_mask(p: np.ndarray, inference: Inference, threshold: float | None = None)
 def mask_at(p: np.ndarray, size: tuple[int, int], inference: Inference) -> np.ndarray:
     """The mask at `size` (height, width) from model-size probabilities."""
     return to_mask(resize_probabilities(p, size), inference)
+
+
+def mask_steps(application: Application, inference: Inference, classes: ClassMap | None) -> list[dict]:
+    """Every step from an RGB uint8 image to its mask, in the order the functions above apply them, as
+    data: export.json lists them (inside the exported file, or left to its caller) from this list."""
+    if application.tiled:
+        tile = [{"step": "scale", "divide_by": 255}, {"step": "network"},
+                *([{"step": "mirror_average", "what": "the mean with the mirror tile's probabilities, mirrored back"}]
+                  if inference.tta_flip else [])]
+        steps = [
+            {"step": "resize", "scale": application.scale, "what": "to round(height * scale) x round(width * scale): "
+             "Pillow's box reduce by the whole factor, then its bilinear resize"},
+            {"step": "sliding_window", "tile": list(application.size), "overlap": application.overlap,
+             "sigma": SIGMA_FRACTION, "min_weight": MIN_WEIGHT, "tile_steps": tile,
+             "what": "pad by reflection, on each side half a tile's overlap and up to a tile where the image is "
+             "smaller; tiles every round(tile * (1 - overlap)) pixels, the last flush with the padded border; each "
+             "tile's probabilities weighted by a Gaussian of sigma * tile (at least min_weight of its centre), "
+             "summed and divided by the summed weights; the padding cut off"},
+        ]
+    else:
+        steps = [{"step": "resize", "size": list(application.size), "what": "Pillow's box reduce by the whole "
+                  "factor, then its bilinear resize"}, {"step": "scale", "divide_by": 255}, {"step": "network"},
+                 *([{"step": "mirror_average", "what": "the mean with the mirror image's probabilities, mirrored back"}]
+                   if inference.tta_flip else [])]
+    steps.append({"step": "resize_back", "what": "bilinear, each channel, to the image's size"})
+    if classes is not None:
+        return [*steps, {"step": "argmax", "what": "each pixel's most probable class"}]
+    steps.append({"step": "threshold", "above": inference.threshold, "what": "255 where the probability > above, else 0"})
+    if inference.largest_component:
+        steps.append({"step": "largest_component", "what": "only the largest 8-connected region of 255s"})
+    return steps

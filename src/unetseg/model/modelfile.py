@@ -10,6 +10,13 @@ A model trained on named classes, on patches or under a pretrained encoder also 
 what applying it needs besides the network (`unetseg.json` in the zip, which Keras does
 not read): its class map (names, colours, the ignore rule), how it meets an image
 (working scale, tile, overlap) and its encoder, so `unetseg predict` needs no params.
+
+The evaluate stage writes the model as it scored it (`save_scored`: models/scored.keras,
+the registry's model): the same network, its record joined by the inference settings
+that made evaluate's masks (threshold, mirror average, largest component, the overlap of
+tiles). The predict stage, `unetseg predict` and `unetseg export` apply that record
+(options override it), so each produces the masks evaluate scored, and `inference.*`
+stays out of training's params: changing it reruns evaluate and predict only.
 """
 
 from __future__ import annotations
@@ -22,8 +29,8 @@ from pathlib import Path
 
 import keras
 
-from unetseg.config.params import THRESHOLD
-from unetseg.core.application import RESIZE, Application, model_applied_as
+from unetseg.config.params import THRESHOLD, TTA_FLIP, Inference
+from unetseg.core.application import RESIZE, Application, check_model_application
 from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
 from unetseg.data.classes import ClassMap, check_same
@@ -122,25 +129,47 @@ def save_model(
     are replaced by fixed values, so the same weights give the same bytes, in any
     process, and DVC sees no change where there is none.
     """
-    inference = float32_network(model)
+    network = float32_network(model)
+    record = None
+    if classes is not None or application is not None or encoder != NO_ENCODER:
+        record = {"classes": classes and classes.as_record(), "application": application and application.as_record(),
+                  **({"encoder": encoder} if encoder != NO_ENCODER else {})}
     with atomic_output(path) as temporary:
-        inference.save(temporary)
+        network.save(temporary)
         with zipfile.ZipFile(temporary) as archive:
             members = [(info, archive.read(info)) for info in archive.infolist()]
-        with zipfile.ZipFile(temporary, "w") as archive:
-            for info, data in members:
-                if info.filename == "metadata.json":
-                    metadata = json.loads(data)
-                    metadata.pop("date_saved", None)
-                    data = json.dumps(metadata).encode()
-                elif info.filename == "config.json":
-                    data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
+        _rewrite(members, temporary, record)
+
+
+def _rewrite(members, path: Path, record: dict | None) -> None:
+    """Write zip members with fixed timestamps, no save date and renumbered shared objects, and the record."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for info, data in members:
+            if info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata.pop("date_saved", None)
+                data = json.dumps(metadata).encode()
+            elif info.filename == "config.json":
+                data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
+            if info.filename != RECORD:
                 archive.writestr(zipfile.ZipInfo(info.filename), data, compress_type=info.compress_type)
-            if classes is not None or application is not None or encoder != NO_ENCODER:
-                record = {"classes": classes and classes.as_record(),
-                          "application": application and application.as_record(),
-                          **({"encoder": encoder} if encoder != NO_ENCODER else {})}
-                archive.writestr(zipfile.ZipInfo(RECORD), json.dumps(record, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+        if record:
+            archive.writestr(zipfile.ZipInfo(RECORD), json.dumps(record, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+
+
+def save_scored(model_path: str | Path, path: str | Path, inference: Inference, application: Application) -> None:
+    """The model file with the inference settings evaluate applied (and, for a patch model, the overlap
+    of `application`, the one evaluate tiled with) in its record: what everything after evaluate applies."""
+    model_path = Path(model_path)
+    record = _record(model_path)
+    record["inference"] = {"threshold": inference.threshold, "tta_flip": inference.tta_flip,
+                           "largest_component": inference.largest_component}
+    if application.tiled and record.get("application"):
+        record["application"] = {**record["application"], "overlap": application.overlap}
+    with zipfile.ZipFile(model_path) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with atomic_output(path) as temporary:
+        _rewrite(members, temporary, record)
 
 
 def _record(path: Path) -> dict:
@@ -171,6 +200,18 @@ def model_encoder(path: str | Path) -> str:
     if not isinstance(encoder, str):
         raise DataError(f"{path}: {RECORD} has no readable encoder ({encoder!r})")
     return encoder
+
+
+def model_inference(path: str | Path) -> Inference | None:
+    """The inference settings evaluate scored a model file with (models/scored.keras); None for a file
+    that evaluate did not write (the train stage's)."""
+    record = _record(Path(path)).get("inference")
+    if record is None:
+        return None
+    try:
+        return Inference(record["threshold"], record["tta_flip"], record["largest_component"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataError(f"{path}: {RECORD} has no readable inference record ({error})") from None
 
 
 def model_application(path: str | Path, model: keras.Model) -> Application:
@@ -215,19 +256,26 @@ class AppliedModel:
     network: keras.Model
     classes: ClassMap | None
     application: Application
+    scored: Inference | None  # the inference settings evaluate scored it with (models/scored.keras)
 
-    def check_threshold(self, threshold: float) -> None:
-        """Refuse a threshold of one's own for a model of classes, which takes each pixel's most probable."""
-        if self.classes is not None and threshold != THRESHOLD:
+    def inference(self, threshold: float | None = None, tta_flip: bool | None = None,
+                  largest_component: bool | None = None) -> Inference:
+        """The settings to apply: those given (command-line options), else the file's (what evaluate
+        scored), else the defaults (threshold 0.5, the mirror average, every region)."""
+        if self.classes is not None and (threshold not in (None, THRESHOLD) or largest_component):
+            option = "--largest-component" if largest_component else "--threshold"
             raise DataError(f"{self.path}: a model of {self.classes.num_classes} classes takes each pixel's most "
-                            "probable class: leave out --threshold (it applies to binary models)")
+                            f"probable class: leave out {option} (it applies to binary models)")
+        base = self.scored or Inference(THRESHOLD, TTA_FLIP, False)
+        given = {"threshold": threshold, "tta_flip": tta_flip, "largest_component": largest_component}
+        return replace(base, **{key: value for key, value in given.items() if value is not None})
 
 
 def load_applied(path, params: tuple[ClassMap | None, Application | None, str] | None = None,
                  overlap: float | None = None) -> AppliedModel:
     """A model file with its records. `params`, the (class map, application, model.encoder) of
-    params.yaml, must be the file's (the params' overlap is taken; an application of None is not
-    checked); without them the file's own records hold, `overlap` replacing a patch model's."""
+    params.yaml, must be the file's (an application of None is not checked; its overlap is not
+    compared); the file's own records hold, `overlap` replacing a patch model's."""
     path = Path(path)
     classes = model_classes(path)
     if params is not None:
@@ -238,10 +286,10 @@ def load_applied(path, params: tuple[ClassMap | None, Application | None, str] |
     network = load_model(path)
     application = model_application(path, network)
     if params is not None and params[1] is not None:
-        application = model_applied_as(params[1], application, "params.yaml", str(path))
+        check_model_application(params[1], application, "params.yaml", str(path))
     if overlap is not None:
         if not application.tiled:
             raise DataError(f"{path}: --overlap is for models trained on patches; this one takes "
                             f"{application.describe()}")
         application = replace(application, overlap=overlap)
-    return AppliedModel(path, network, classes, application)
+    return AppliedModel(path, network, classes, application, model_inference(path))
