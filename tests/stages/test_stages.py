@@ -258,6 +258,31 @@ def test_predicted_masks_at_original_size(run):
         assert montage.size == (3 * 32 + 2 * 4, 2 * 32 + 4)
 
 
+def test_unetseg_predict_replaces_its_output_folder_whole(run, tmp_path, capsys):
+    """A rerun leaves no masks of earlier inputs; a run stopped by a bad file leaves the old folder as it was."""
+    from unetseg.cli import main as unetseg
+
+    images = sorted((run / "sample" / "train").iterdir())
+    first, second, out = tmp_path / "first", tmp_path / "second", tmp_path / "out"
+    first.mkdir()
+    second.mkdir()
+    for name, image in (("a.jpg", images[0]), ("b.jpg", images[1])):
+        shutil.copy(image, first / name)
+    shutil.copy(images[2], second / "c.jpg")
+    (second / "d.jpg").write_bytes(b"not a picture")  # after c.jpg: c's mask would be written first
+    model = str(run / "scored.keras")
+    assert unetseg(["predict", model, str(first), str(out), "--no-overlays"]) == 0
+    before = {p.name: p.read_bytes() for p in (out / "masks").iterdir()}
+    assert sorted(before) == ["a.png", "b.png"]
+    assert unetseg(["predict", model, str(second), str(out), "--no-overlays"]) == 1
+    assert "d.jpg" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (out / "masks").iterdir()} == before  # untouched, no c.png
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # nothing half-written beside
+    (second / "d.jpg").unlink()
+    assert unetseg(["predict", model, str(second), str(out), "--no-overlays"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["masks"] and [p.name for p in (out / "masks").iterdir()] == ["c.png"]
+
+
 def test_bad_params_value_names_the_key(tmp_path, capsys):
     params = write_yaml(tmp_path / "params.yaml", tiny_params(train={"lr": "fast"}))
     assert split.main(["--params", str(params), "--out", str(tmp_path / "p.csv"),

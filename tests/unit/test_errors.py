@@ -15,6 +15,9 @@ from unetseg.evaluate.evaluation import Evaluation, write_evaluation
 def setup(tmp_path, tiny_params_file, sample_dir):
     (tmp_path / "table.csv").write_text("value,name\n0,sky\n1,tree\n")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "broken.yaml").write_text("classes: [1,\n  names: x\n")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
     return {"params": str(tiny_params_file), "dir": str(tmp_path), "images": str(sample_dir / "train"),
             "masks": str(sample_dir / "train_masks")}
 
@@ -32,10 +35,13 @@ BAD = {
     "check-data {images} {masks} --max-pixels 0": "data.max_pixels: must be >= 1, got 0",
     "check-data {images} {masks} --workers -1": "base.workers: must be >= 0, got -1",
     "check-data {images}": "the following arguments are required: masks_dir",
-    "predict {dir}/none.keras {images} {dir}/out": "{dir}/none.keras",
+    "predict {dir}/none.keras {images} {dir}/out": "{dir}/none.keras: model file not found (models/model.keras is "
+                                                   "the train stage's, models/scored.keras the evaluate stage's",
+    "predict {dir}/none.keras {images} {dir}/taken": "{dir}/taken: the output folder holds notes.txt",
     "predict {dir}/none.keras {images} {dir}/out --threshold 2": "inference.threshold: must be < 1, got 2.0",
     "predict {dir}/none.keras {images} {dir}/out --overlap 1": "patches.overlap: must be < 1, got 1.0",
     "classes {dir}/none.csv --params {params}": "{dir}/none.csv",
+    "classes {dir}/table.csv --params {dir}/broken.yaml": "{dir}/broken.yaml: not valid YAML",
     "classes {dir}/table.csv --ignore x --params {params}": "a mask value is a level 0..65535",
     "classes {dir}/table.csv --ignore [1,2] --params {params}": "a colour [r,g,b] of 0..255",
     "plan {dir}/none {masks} --params {params}": "{dir}/none: images folder not found",

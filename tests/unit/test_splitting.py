@@ -45,6 +45,15 @@ def test_one_group_cannot_be_split():
         split_pairs(_pairs(objects=1), 0.2, seed=0, group_pattern=CARVANA)
 
 
+@pytest.mark.parametrize("objects, fraction", [(3, 0.9), (2, 0.6), (10, 0.95)])
+def test_a_validation_fraction_that_leaves_no_training_group_is_named(objects, fraction):
+    with pytest.raises(DataError, match=rf"split.val_fraction {fraction} sends all {objects} groups to validation"):
+        split_pairs(_pairs(objects=objects), fraction, seed=0, group_pattern=CARVANA)
+    # just below the limit still splits, with a group on each side
+    table = split_pairs(_pairs(objects=objects), (objects - 1) / objects - 1e-9, seed=0, group_pattern=CARVANA)
+    assert set(table.split) == {"train", "validation"}
+
+
 def test_pairs_table_round_trip(tmp_path):
     table = split_pairs(_pairs(), 0.2, seed=0, group_pattern=CARVANA)
     table.to_csv(tmp_path / "pairs.csv", index=False)

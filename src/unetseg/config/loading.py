@@ -28,7 +28,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except OSError as error:
         raise ParamsError(f"{path}: cannot read params ({error.strerror})") from None
     except YAMLError as error:
-        raise ParamsError(f"{path}: not valid YAML ({error})") from None
+        raise ParamsError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
     try:
         return params_from_dict(raw)
     except ParamsError as error:

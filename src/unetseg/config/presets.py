@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 
 from unetseg.config.checks import ParamsError
 from unetseg.config.loading import load_params
@@ -78,10 +78,17 @@ def set_params(params_path: str | Path, sections: dict) -> dict:
         raise ParamsError(f"{path}: params file not found")
     yaml = YAML()
     yaml.preserve_quotes = True
-    document = yaml.load(path.read_text())
+    try:
+        document = yaml.load(path.read_text())
+    except YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
     changed = {}
     for section, values in sections.items():
         for key, value in values.items():
+            if not isinstance(document, dict) or not isinstance(document.get(section), dict) \
+                    or key not in document[section]:
+                raise ParamsError(f"{path}: no {section}.{key} to set (a params file has every key: "
+                                  "start from the project's params.yaml)")
             old = document[section][key]
             if isinstance(value, list) and isinstance(old, list):  # in place: the list keeps its style and comment
                 if list(old) != value:

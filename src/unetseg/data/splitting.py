@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import re
 
 import numpy as np
@@ -47,6 +49,11 @@ def split_pairs(pairs, val_fraction: float, seed: int, group_pattern: str) -> pd
             f"cannot split {len(pairs)} image(s) in {len(set(groups))} group(s): need at least 2 "
             f"(split.group_pattern {group_pattern!r})"
         )
+    count = len(set(groups))
+    if math.ceil(val_fraction * count) >= count:  # scikit-learn rounds the validation groups up
+        raise DataError(f"split.val_fraction {val_fraction} sends all {count} groups to validation (it takes "
+                        f"ceil({val_fraction} x {count}) of them), none left to train on: lower it below "
+                        f"{(count - 1) / count:.3g} (split.group_pattern {group_pattern!r} found the groups)")
     splitter = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
     train_index, _ = next(splitter.split(np.zeros(len(ids)), groups=groups))
     side = np.full(len(ids), VALIDATION, dtype=object)

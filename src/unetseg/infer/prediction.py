@@ -47,6 +47,17 @@ def check_output_names(paths) -> None:
         raise DataError(f"{len(clashes)} output name(s) shared by several inputs, nothing written: {listed}")
 
 
+def check_output_folder(folder: Path) -> None:
+    """Refuse to replace anything but an earlier output of `unetseg predict` (masks/ and overlays/)."""
+    if not folder.exists():
+        return
+    others = sorted(p.name for p in folder.iterdir() if p.name not in ("masks", "overlays")) if folder.is_dir() else []
+    if not folder.is_dir() or others:
+        held = f"holds {', '.join(others[:3])}{'…' if len(others) > 3 else ''}" if others else "is a file"
+        raise DataError(f"{folder}: the output folder {held}: it would be replaced whole; name a new folder "
+                        "(or one that unetseg predict wrote)")
+
+
 def overlay(image: np.ndarray, mask: np.ndarray, classes: ClassMap | None = None) -> np.ndarray:
     """The image with a binary mask tinted red, or each class tinted its colour above a legend."""
     if classes is None:
@@ -124,8 +135,10 @@ def predict_folder(
 
     The model file's inference settings hold (those evaluate scored, in models/scored.keras),
     each of `options` (threshold, tta_flip, largest_component; None: the file's) replacing
-    its own, and `overlap` the tiles' of a patch model. Without `keep_going` the first unreadable file stops the run with its error;
-    with it, every unreadable file is skipped and listed. Inputs are never
+    its own, and `overlap` the tiles' of a patch model. The output folder is replaced whole
+    when the run ends (only an earlier output of this command: a folder holding anything else
+    is refused). Without `keep_going` the first unreadable file stops the run with its error,
+    the old folder left as it was; with it, every unreadable file is skipped and listed. Inputs are never
     overwritten: the output folder and the CSV must lie outside the input folder.
     `runtime` (unetseg.export.runtime.OnnxNetwork, say) wraps the loaded network to run it
     elsewhere, every other step alike.
@@ -136,6 +149,7 @@ def predict_folder(
             raise DataError(f"{target}: the {what} must lie outside the input folder {input_dir}")
     if not input_dir.is_dir():
         raise DataError(f"{input_dir}: input folder not found")
+    check_output_folder(output_dir)
     paths = list_images(input_dir)
     if not paths:
         raise DataError(f"{input_dir}: no images (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -148,15 +162,16 @@ def predict_folder(
     model = resolved.network if runtime is None else runtime(resolved.network)
     problems, rows = [], []
     predictions = predict_paths(model, paths, inference, with_images=overlays, application=applied)
-    for prediction in tqdm(predictions, total=len(paths), unit="image", disable=not progress):
-        if prediction.error is not None:
-            if not keep_going:
-                raise prediction.error
-            problems.append(str(prediction.error))
-            continue
-        write_prediction(prediction, output_dir, overlays, classes)
-        if rle_path:
-            rows.append((prediction.path.name, rle_encode(prediction.mask)))
+    with atomic_output(output_dir) as out:  # replaced whole: no partial folder, no masks of earlier inputs
+        for prediction in tqdm(predictions, total=len(paths), unit="image", disable=not progress):
+            if prediction.error is not None:
+                if not keep_going:
+                    raise prediction.error
+                problems.append(str(prediction.error))
+                continue
+            write_prediction(prediction, out, overlays, classes)
+            if rle_path:
+                rows.append((prediction.path.name, rle_encode(prediction.mask)))
     if rle_path:
         write_submission(rows, rle_path)
     return problems

@@ -277,6 +277,9 @@ def load_applied(path, params: tuple[ClassMap | None, Application | None, str] |
     params.yaml, must be the file's (an application of None is not checked; its overlap is not
     compared); the file's own records hold, `overlap` replacing a patch model's."""
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: model file not found (models/model.keras is the train stage's, "
+                        "models/scored.keras the evaluate stage's: dvc repro writes them)")
     classes = model_classes(path)
     if params is not None:
         check_same(params[0], classes, "params.yaml (classes)", str(path))
