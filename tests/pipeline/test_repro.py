@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
 from dvcrepo import check_outputs, make_repo, set_param, sh, stages_run
+from PIL import Image
 
 from conftest import ROOT, shared_dataset, tiny_params
 from unetseg.core.startup import is_noise

@@ -15,7 +15,7 @@ from test_stages import evaluate, generate, predict, preprocess, split, train
 
 from conftest import classes_params, make_classes_sample, tiny_params, write_yaml
 from unetseg import cli
-from unetseg.data.decoding import list_images, read_image
+from unetseg.data.decoding import read_image
 from unetseg.export.runtime import Exported
 
 pytestmark = pytest.mark.slow
