@@ -66,22 +66,14 @@ def test_per_image_scores_average_the_classes_each_image_has(stanford_pairs):
             assert metrics["class_image_dice"][name] == pytest.approx(np.nanmean(column))
 
 
-def test_an_image_with_every_pixel_ignored_scores_nothing_wrong():
-    truth = np.full((4, 4), IGNORE, np.uint8)
-    matrices = confusion(truth, np.zeros((4, 4), np.uint8), 3)[None]
-    assert matrices.sum() == 0
-    dice, iou, _ = per_image_scores(matrices)
-    assert dice.tolist() == [1.0] and iou.tolist() == [1.0]
-
-
 def test_class_curves_are_one_vs_rest_over_labelled_pixels():
     """Each labelled pixel gives K (probability, is-its-class) pairs; ignored pixels none."""
-    from unetseg.evaluate.evaluation import _one_vs_rest
     from unetseg.evaluate.metrics import precision_recall_curve
+    from unetseg.evaluate.scoring import one_vs_rest
 
     mask = np.array([[0, 1], [2, IGNORE]], np.uint8)
     p = np.array([[[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]], [[0.5, 0.3, 0.2], [0.0, 0.0, 1.0]]], np.float32)
-    probs, truths = _one_vs_rest([mask], [p], 3)
+    probs, truths = (list(x) for x in zip(one_vs_rest(mask, p, 3)))
     assert probs[0].shape == truths[0].shape == (3, 3)
     assert truths[0].tolist() == [[True, False, False], [False, True, False], [False, False, True]]
     curve = precision_recall_curve(probs, truths).set_index("threshold")

@@ -65,6 +65,8 @@ def pair_runs(a: pd.DataFrame, b: pd.DataFrame, metric: str, a_name: str = "A", 
         "a": pd.to_numeric(a[metric], errors="coerce").to_numpy(),
         "b": pd.to_numeric(b[metric], errors="coerce").to_numpy(),
     })
+    unscored = paired["a"].isna() & paired["b"].isna()  # every pixel ignored: nothing to score in either run
+    paired, b = paired[~unscored].reset_index(drop=True), b[~unscored.to_numpy()]
     for side, name in (("a", a_name), ("b", b_name)):
         bad = paired["id"][~np.isfinite(paired[side])]
         if len(bad):

@@ -12,7 +12,8 @@ accuracy = TP / (TP + FN) (the class's recall).
   the mean of the per-class accuracies over classes present in the truth.
 - Per image (each image counts once, as the binary `dice`): an image's `dice` and
   `iou` are the means over the classes in its truth or its prediction; `dice` and
-  `iou` are their means over images. `class_image_dice` is, per class, the mean
+  `iou` are their means over images. An image with every pixel ignored has nothing
+  to score: NaN, in no mean (evaluate counts them as `images_not_scored`). `class_image_dice` is, per class, the mean
   over the images that have it in truth or prediction.
 """
 
@@ -45,13 +46,14 @@ def _divide(numerator, denominator):
 
 
 def per_image_scores(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(dice, iou) per image, each the mean over the classes in its truth or prediction (1 when it has
-    none: an image with every pixel ignored), and the per-image per-class dice (NaN where absent)."""
+    """(dice, iou) per image, each the mean over the classes in its truth or prediction (NaN when it has
+    none: an image with every pixel ignored has nothing to score), and the per-image per-class dice
+    (NaN where absent)."""
     tp, fp, fn = _parts(matrices)
     dice = _divide(2 * tp, 2 * tp + fp + fn)
     iou = _divide(tp, tp + fp + fn)
     present = ~np.isnan(dice)
-    mean = lambda v: np.where(present.any(1), np.nansum(v, 1) / np.maximum(present.sum(1), 1), 1.0)  # noqa: E731
+    mean = lambda v: np.where(present.any(1), np.nansum(v, 1) / np.maximum(present.sum(1), 1), np.nan)  # noqa: E731
     return mean(dice), mean(iou), dice
 
 
@@ -68,13 +70,19 @@ def summarize_classes(matrices: np.ndarray, names) -> dict:
         "mean_iou": float(np.nanmean(iou)) if (~np.isnan(iou)).any() else 0.0,
         "pixel_accuracy": float(tp.sum() / labelled) if labelled else 0.0,
         "mean_class_accuracy": float(np.nanmean(accuracy)) if (~np.isnan(accuracy)).any() else 0.0,
-        "dice": float(image_dice.mean()),
-        "iou": float(image_iou.mean()),
+        "dice": _mean_of_scored(image_dice),
+        "iou": _mean_of_scored(image_iou),
     }
     for key, values in (("class_iou", iou), ("class_dice", dice), ("class_image_dice", class_image_dice),
                         ("class_accuracy", accuracy)):
         metrics[key] = {name: float(v) for name, v in zip(names, values) if not np.isnan(v)}
     return metrics
+
+
+def _mean_of_scored(values: np.ndarray) -> float:
+    """The mean over images with something to score (0 when none has)."""
+    scored = values[~np.isnan(values)]
+    return float(scored.mean()) if scored.size else 0.0
 
 
 def confusion_table(matrix: np.ndarray, names) -> pd.DataFrame:

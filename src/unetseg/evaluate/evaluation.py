@@ -3,7 +3,9 @@
 Binary models by unetseg.evaluate.metrics, models of several classes by unetseg.evaluate.class_metrics;
 both write a confusion matrix (counts, and a row-normalised picture). The model's
 resolution is the TFRecords': the model size, or with patches each whole image at the
-working scale, predicted by the sliding window.
+working scale, predicted by the sliding window. Images are predicted a batch at a time and
+scored as they come (unetseg.evaluate.scoring): memory holds one batch, a few numbers an
+image and the gallery's pictures, whatever the size of the validation split.
 """
 
 from __future__ import annotations
@@ -19,25 +21,14 @@ import pandas as pd
 from unetseg.config.params import Data, Evaluate, Inference
 from unetseg.core.application import Application
 from unetseg.core.atomic import atomic_output
-from unetseg.core.constants import IGNORE
 from unetseg.core.errors import UnetsegError
 from unetseg.data.classes import ClassMap
 from unetseg.data.masks import read_truth
 from unetseg.data.pairs_table import TRAIN, VALIDATION, read_pairs
-from unetseg.evaluate import baselines
-from unetseg.evaluate.class_metrics import confusion, confusion_table, per_image_scores, summarize_classes
 from unetseg.evaluate.intervals import group_bootstrap_interval
-from unetseg.evaluate.metrics import (
-    distribution,
-    image_counts,
-    per_image_dice,
-    per_image_table,
-    precision_recall_curve,
-    summarize,
-    threshold_curve,
-)
+from unetseg.evaluate.scoring import BinaryScores, ClassScores, GalleryPicks
 from unetseg.infer.pictures import class_gallery, confusion_picture, gallery
-from unetseg.model.applying import binarize, mask_at, probabilities, tiled_probabilities, to_mask
+from unetseg.model.applying import probabilities, tiled_probabilities
 from unetseg.model.modelfile import NO_ENCODER, load_applied
 from unetseg.preprocess.tfrecords import (
     check_classes,
@@ -48,7 +39,6 @@ from unetseg.preprocess.tfrecords import (
 )
 
 BATCH = 16
-THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
 @dataclass
@@ -73,7 +63,10 @@ def intervals(per_image: pd.DataFrame, resamples: int, seed: int) -> dict[str, f
         return {}
     found = {}
     for name in ("dice", "original_dice"):
-        low, high = group_bootstrap_interval(per_image[name].to_numpy(), per_image["group"].to_numpy(), resamples, seed)
+        scored = per_image[per_image[name].notna()]  # an image with nothing to score is no sample
+        if scored["group"].nunique() < 2:
+            continue
+        low, high = group_bootstrap_interval(scored[name].to_numpy(), scored["group"].to_numpy(), resamples, seed)
         found[f"{name}_ci_low"], found[f"{name}_ci_high"] = low, high
     return found
 
@@ -92,133 +85,43 @@ def evaluate_model(
     check_classes(tfrecord_dir, classes)
     model, applied = resolved.network, resolved.application
     check_shaping(tfrecord_dir, applied)
-    if applied.tiled:  # images of their own sizes, one by one through the sliding window
-        batches = list(_batches(shard_files(tfrecord_dir, VALIDATION), 1))
-        images, masks = [b[0][0] for b in batches], [b[1][0] for b in batches]
-        p = [tiled_probabilities(model, image, applied, inference.tta_flip) for image in images]
-    else:
-        batches = list(_batches(shard_files(tfrecord_dir, VALIDATION)))
-        images, masks = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
-        p = np.concatenate(
-            [probabilities(model, images[i : i + BATCH], inference.tta_flip) for i in range(0, len(images), BATCH)]
-        )
-    ids, sizes = [i for b in batches for i in b[2]], np.concatenate([b[3] for b in batches])
     pairs = read_pairs(pairs_path).set_index("id")
-
-    def truth_at_original(id_, size):
-        """An image's mask file read by the data rules, at the image's original size (as Kaggle scored Carvana)."""
-        return read_truth(pairs.at[id_, "mask"], tuple(size), data, pairs.at[id_, "image"], classes).mask
-
-    scored = _Scored(images, masks, p, ids, sizes, truth_at_original, shard_files(tfrecord_dir, TRAIN),
-                     1 if applied.tiled else BATCH)
-    evaluation = _score_binary(scored, inference) if classes is None else _score_classes(scored, inference, classes)
-    evaluation.metrics["images"] = len(ids)
-    per_image = evaluation.per_image
-    per_image.insert(1, "group", [pairs.at[i, "group"] for i in ids])
-    evaluation.metrics.update(intervals(per_image, settings.bootstrap_resamples, settings.bootstrap_seed))
-    order = np.argsort(per_image["dice"].to_numpy(), kind="stable")
-    worst, best = order[: settings.gallery_size], order[::-1][: settings.gallery_size]
-    shown = list(worst) + [i for i in best if i not in worst]
-    evaluation.curves["dice_sorted"] = pd.DataFrame(
-        {"rank": np.arange(len(order)), "dice": per_image["dice"].to_numpy()[order]}
-    )
-    predicted = [to_mask(p[i], inference) for i in shown]
-    panels = [(ids[i], images[i], masks[i], mask, per_image["dice"][i]) for i, mask in zip(shown, predicted)]
+    scores = BinaryScores(inference) if classes is None else ClassScores(inference, classes)
+    picks, ids = GalleryPicks(settings.gallery_size), []
+    for image, mask, id_, size, p in _predicted(model, shard_files(tfrecord_dir, VALIDATION), applied, inference):
+        # the mask file read by the data rules, at the image's original size (as Kaggle scored Carvana)
+        truth = read_truth(pairs.at[id_, "mask"], tuple(size), data, pairs.at[id_, "image"], classes).mask
+        dice, predicted = scores.add(image, mask, p, truth)
+        picks.offer(dice, (id_, image, mask, predicted))
+        ids.append(id_)
+    train_files = shard_files(tfrecord_dir, TRAIN)
     if classes is None:
-        evaluation.gallery = gallery([(n, im, t.astype(bool), m.astype(bool), d) for n, im, t, m, d in panels])
+        found = scores.result(ids, _batches(train_files, 1 if applied.tiled else BATCH))
     else:
-        evaluation.gallery = class_gallery(panels, classes.colours)
-    return evaluation
+        found = scores.result(ids, class_pixels(train_files, classes.num_classes))
+    metrics, per_image, curves, matrix = found
+    metrics["images"] = len(ids)
+    per_image.insert(1, "group", [pairs.at[i, "group"] for i in ids])
+    metrics.update(intervals(per_image, settings.bootstrap_resamples, settings.bootstrap_seed))
+    dice = per_image["dice"].dropna().to_numpy()
+    curves["dice_sorted"] = pd.DataFrame({"rank": np.arange(len(dice)), "dice": np.sort(dice, kind="stable")})
+    panels = [(n, im, t, m, d) for (n, im, t, m), d in picks.panels()]
+    if classes is None:
+        shown = gallery([(n, im, t.astype(bool), m.astype(bool), d) for n, im, t, m, d in panels])
+    else:
+        shown = class_gallery(panels, classes.colours)
+    return Evaluation(metrics, per_image, curves, shown, matrix)
 
 
-@dataclass
-class _Scored:
-    """The validation split as the model saw it, and how to read its truth at the original size."""
-
-    images: np.ndarray  # float, at the model's size
-    masks: np.ndarray  # uint8, at the model's size
-    p: np.ndarray  # probabilities
-    ids: list[str]
-    sizes: np.ndarray  # original (height, width)
-    truth_at_original: object  # (id, size) -> the mask file read by the data rules
-    train_files: list[str]  # the train split's shards, for the baselines
-    batch: int  # how many train images read at once (1 when they differ in size)
-
-
-def _score_binary(scored: _Scored, inference: Inference) -> Evaluation:
-    """unetseg.evaluate.metrics's definitions, the empty and brightness baselines, and the threshold curves."""
-    images, p, ids, sizes = scored.images, scored.p, scored.ids, scored.sizes
-    masks = [m.astype(bool) for m in scored.masks]
-    predicted = [binarize(pi, inference) for pi in p]
-    counts = image_counts(masks, predicted)
-    metrics = summarize(counts)
-    metrics.update(distribution(per_image_dice(counts), "dice"))
-    original, truths = [], []
-    for id_, pi, size in zip(ids, p, sizes):
-        truth = scored.truth_at_original(id_, size)
-        original.append(mask_at(pi, truth.shape, inference))
-        truths.append(truth)
-    original = image_counts(truths, original)
-    metrics.update({f"original_{k}": v for k, v in summarize(original).items()})
-    train_batches = ((b[0], b[1].astype(bool)) for b in _batches(scored.train_files, scored.batch))
-    metrics["baseline_empty_dice"] = baselines.empty_dice(masks)
-    metrics["baseline_brightness_dice"] = baselines.brightness_dice(
-        baselines.grey_histograms(train_batches), baselines.grey_histograms((i[None], m[None]) for i, m in zip(images, masks))
-    )
-    per_image = per_image_table(ids, counts)
-    per_image["original_dice"] = per_image_dice(original)
-    curves = {
-        "dice_vs_threshold": threshold_curve(p, masks, THRESHOLDS, lambda pi, t: binarize(pi, inference, t)),
-        "precision_recall": precision_recall_curve(p, masks),
-    }
-    matrix = np.array([[counts["tn"].sum(), counts["fp"].sum()], [counts["fn"].sum(), counts["tp"].sum()]])
-    return Evaluation(metrics, per_image, curves, None, confusion_table(matrix, ["background", "foreground"]))
-
-
-def _score_classes(scored: _Scored, inference: Inference, classes: ClassMap) -> Evaluation:
-    """unetseg.evaluate.class_metrics's definitions and the all-most-frequent-class baseline."""
-    k, ids = classes.num_classes, scored.ids
-    matrices = np.stack([confusion(t, to_mask(pi, inference), k) for t, pi in zip(scored.masks, scored.p)])
-    metrics = summarize_classes(matrices, classes.names)
-    original = []
-    for id_, pi, size in zip(ids, scored.p, scored.sizes):
-        truth = scored.truth_at_original(id_, size)
-        original.append(confusion(truth, mask_at(pi, truth.shape, inference), k))
-    original = np.stack(original)
-    metrics.update({f"original_{key}": v for key, v in summarize_classes(original, classes.names).items()})
-    # Every pixel given the class with the most training pixels: what a model must beat.
-    frequent = int(np.argmax(class_pixels(scored.train_files, k)))
-    baseline = np.zeros((k, k), np.int64)
-    baseline[:, frequent] = matrices.sum(0).sum(1)
-    everywhere = summarize_classes(baseline[None], classes.names)
-    metrics["baseline_most_frequent_class"] = classes.names[frequent]
-    metrics["baseline_most_frequent_mean_iou"] = everywhere["mean_iou"]
-    metrics["baseline_most_frequent_pixel_accuracy"] = everywhere["pixel_accuracy"]
-    dice, iou, _ = per_image_scores(matrices)
-    tp = np.diagonal(matrices, axis1=1, axis2=2).sum(1)
-    per_image = pd.DataFrame({
-        "id": ids, "dice": dice, "iou": iou,
-        "pixel_accuracy": np.where(matrices.sum((1, 2)) > 0, tp / np.maximum(matrices.sum((1, 2)), 1), 1.0),
-        "original_dice": per_image_scores(original)[0],
-    })
-    probs, truths = _one_vs_rest(scored.masks, scored.p, k)
-    curves = {  # dvc.yaml's plots, for a class model too
-        "dice_vs_threshold": threshold_curve(probs, truths, THRESHOLDS, lambda pi, t: pi > t),
-        "precision_recall": precision_recall_curve(probs, truths),
-    }
-    return Evaluation(metrics, per_image, curves, None, confusion_table(matrices.sum(0), classes.names))
-
-
-def _one_vs_rest(masks, p, k: int):
-    """Per image, each labelled pixel's K probabilities and its one-hot truth: a class model's
-    threshold and precision-recall curves are the binary ones over these (pixel, class) pairs,
-    each class's probability against its own mask (micro-averaged one-vs-rest)."""
-    probs, truths = [], []
-    for mask, pi in zip(masks, p):
-        labelled = mask != IGNORE
-        probs.append(pi[labelled])
-        truths.append(np.eye(k, dtype=bool)[mask[labelled]])
-    return probs, truths
+def _predicted(model, files, applied: Application, inference: Inference):
+    """(image, mask, id, original size, probabilities) of each validation image, in file order, predicted a
+    batch at a time (with patches one image at a time, by the sliding window): one batch held at once."""
+    for images, masks, ids, sizes in _batches(files, 1 if applied.tiled else BATCH):
+        if applied.tiled:
+            p = [tiled_probabilities(model, images[0], applied, inference.tta_flip)]
+        else:
+            p = probabilities(model, images, inference.tta_flip)
+        yield from zip(images, masks, ids, sizes, p)
 
 
 def _numbers(metrics: dict, prefix: str = ""):

@@ -72,37 +72,62 @@ def image_counts(truth, predicted) -> dict[str, np.ndarray]:
     return merge_counts([confusion_counts(t[None], p[None]) for t, p in zip(truth, predicted)])
 
 
-def threshold_curve(probabilities, truth, thresholds, to_mask) -> pd.DataFrame:
-    """Mean per-image dice and IoU of the masks `to_mask(p, t)` makes at each threshold t.
+class Curves:
+    """The threshold curve and the precision-recall curve, accumulated image by image: per image its
+    counts at each threshold, over all images two histograms of probabilities. Memory grows by a few
+    numbers an image, never by the images.
 
-    Pass the rule that makes the reported masks (`inference.binarize`), refinements
-    included, so the curve at the configured threshold is the reported score. Images
-    may differ in size.
+    `to_mask(p, t)`: pass the rule that makes the reported masks (`binarize`), refinements included,
+    so the curve at the configured threshold is the reported score.
     """
-    rows = []
-    for t in thresholds:
-        c = image_counts(truth, [to_mask(p, t) for p in probabilities])
-        rows.append({"threshold": round(float(t), 4), "dice": per_image_dice(c).mean(), "iou": per_image_iou(c).mean()})
-    return pd.DataFrame(rows)
+
+    def __init__(self, thresholds, to_mask, bins: int = 100):
+        self.thresholds, self.to_mask, self.bins = list(thresholds), to_mask, bins
+        self.counts = []  # per image: {tp, fp, fn, tn} arrays over the thresholds
+        self.foreground = np.zeros(bins, np.int64)  # pixels by probability bin (k/bins, (k+1)/bins]
+        self.background = np.zeros(bins, np.int64)
+
+    def add(self, p: np.ndarray, truth: np.ndarray) -> None:
+        if self.thresholds:
+            self.counts.append(image_counts([truth] * len(self.thresholds), [self.to_mask(p, t) for t in self.thresholds]))
+        index = np.clip(np.ceil(np.ravel(p).astype(np.float64) * self.bins).astype(int) - 1, 0, self.bins - 1)
+        positive = np.ravel(truth).astype(bool)
+        self.foreground += np.bincount(index[positive], minlength=self.bins)
+        self.background += np.bincount(index[~positive], minlength=self.bins)
+
+    def threshold_table(self) -> pd.DataFrame:
+        """Mean per-image dice and IoU at each threshold."""
+        rows = []
+        for j, t in enumerate(self.thresholds):
+            c = {k: np.array([image[k][j] for image in self.counts]) for k in ("tp", "fp", "fn", "tn")}
+            rows.append({"threshold": round(float(t), 4), "dice": per_image_dice(c).mean(), "iou": per_image_iou(c).mean()})
+        return pd.DataFrame(rows)
+
+    def precision_recall_table(self) -> pd.DataFrame:
+        """Pixel precision and recall over all images of `p > k/bins` (the masks' rule)."""
+        # bin k holds (k/bins, (k+1)/bins]: p > j/bins exactly when its bin is j or above
+        fg = self.foreground[::-1].cumsum()[::-1]  # pixels in bins >= k
+        bg = self.background[::-1].cumsum()[::-1]
+        tp, fp = fg[1:], bg[1:]
+        return pd.DataFrame({"threshold": np.arange(1, self.bins) / self.bins, "precision": ratio(tp, tp + fp),
+                             "recall": ratio(tp, np.full_like(tp, self.foreground.sum()))})
+
+
+def threshold_curve(probabilities, truth, thresholds, to_mask) -> pd.DataFrame:
+    """Mean per-image dice and IoU of the masks `to_mask(p, t)` makes at each threshold t (images may
+    differ in size)."""
+    curves = Curves(thresholds, to_mask)
+    for p, t in zip(probabilities, truth):
+        curves.add(p, t)
+    return curves.threshold_table()
 
 
 def precision_recall_curve(probabilities, truth, bins: int = 100) -> pd.DataFrame:
-    """Pixel precision and recall over all images of `p > k/bins` (the masks' rule), from histograms in one pass."""
-    # bin k holds (k/bins, (k+1)/bins]: p > j/bins exactly when its bin is j or above
-    p = np.concatenate([np.ravel(x) for x in probabilities]).astype(np.float64)
-    index = np.clip(np.ceil(p * bins).astype(int) - 1, 0, bins - 1)
-    positive = np.concatenate([np.ravel(x) for x in truth]).astype(bool)
-    fg = np.bincount(index[positive], minlength=bins)[::-1].cumsum()[::-1]  # pixels in bins >= k
-    bg = np.bincount(index[~positive], minlength=bins)[::-1].cumsum()[::-1]
-    thresholds = np.arange(1, bins) / bins
-    tp, fp = fg[1:], bg[1:]
-    return pd.DataFrame(
-        {
-            "threshold": thresholds,
-            "precision": ratio(tp, tp + fp),
-            "recall": ratio(tp, np.full_like(tp, positive.sum())),
-        }
-    )
+    """Pixel precision and recall over all images of `p > k/bins`, from histograms in one pass."""
+    curves = Curves([], None, bins)
+    for p, t in zip(probabilities, truth):
+        curves.add(p, t)
+    return curves.precision_recall_table()
 
 
 def per_image_table(ids, c) -> pd.DataFrame:
