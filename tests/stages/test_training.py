@@ -250,6 +250,25 @@ def test_seed_offset_reseeds_training_alone(tmp_path, tiny_tfrecords):
     assert fingerprint(_params(train={"seed_offset": 1}), tiny_tfrecords) != fingerprint(_params(), tiny_tfrecords)
 
 
+def test_images_beyond_the_cache_limit_are_streamed_in_resize_mode_too(tmp_path, tiny_tfrecords, monkeypatch, capsys):
+    """Decoded images over the limit are read from the TFRecords each epoch instead of cached; with a shuffle
+    buffer the streamed one holds too, training sees the same batches and lands on the same weights."""
+    from unetseg.train import dataset
+
+    params = _params(train={"epochs": 2, "shuffle_batches": 8})
+    assert params.train.batch_size * params.train.shuffle_batches <= dataset.STREAMED_SHUFFLE
+    _train(tmp_path / "cached", tiny_tfrecords, params)
+    assert "in-memory cache" not in capsys.readouterr().out
+    monkeypatch.setattr(dataset, "CACHE_LIMIT_BYTES", 1000)  # the tiny split's 32x32 images: tens of kB
+    cached = []
+    monkeypatch.setattr(dataset.tf.data.Dataset, "cache", lambda self, *a: cached.append(1) or self)
+    _train(tmp_path / "streamed", tiny_tfrecords, params)
+    assert "exceed the 2 GiB in-memory cache: they are read from the TFRecords each epoch" in capsys.readouterr().out
+    assert cached == []  # nothing cached, training or validation
+    weights = [load_model(tmp_path / run / "model.keras").get_weights() for run in ("cached", "streamed")]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
 def test_the_schedule_runs_over_fixed_steps_and_the_curves_log_it(tmp_path, tiny_tfrecords):
     """3 steps an epoch whatever the data's size; dvclive logs the rate after each epoch's last step,
     which is the schedule's value there: warm-up over the first epoch, cosine to 0 at the end."""

@@ -16,6 +16,12 @@ from unetseg.train.patches import PatchSampling, random_patch
 
 AUTOTUNE = tf.data.AUTOTUNE
 STREAMED_SHUFFLE = 32  # images held for shuffling when they are streamed, not cached
+CACHE_LIMIT_BYTES = 2 << 30  # decoded uint8 images and masks above this are streamed, not cached
+
+
+def fits_in_memory(pixels: int) -> bool:
+    """Whether decoded images (3 bytes a pixel) and masks (1) of this many pixels may be cached in RAM."""
+    return pixels * 4 <= CACHE_LIMIT_BYTES
 
 
 def _pairs(files: list[str], count: int | None, cache: bool = True) -> tf.data.Dataset:
@@ -95,9 +101,9 @@ def steps_per_epoch(count: int, batch_size: int) -> int:
     return -(-count // batch_size)
 
 
-def validation_dataset(files, batch_size: int, count: int | None = None):
+def validation_dataset(files, batch_size: int, count: int | None = None, cache: bool = True):
     """Batched float (image, mask) pairs in file order, unaugmented."""
-    return _pairs(files, count).batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return _pairs(files, count, cache).batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def validation_tiles(files, count: int, tile: tuple[int, int], tiles: int, seed: int):

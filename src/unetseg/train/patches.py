@@ -24,8 +24,6 @@ import tensorflow as tf
 from unetseg.core.constants import IGNORE
 from unetseg.model.applying import pad_pair
 
-CACHE_LIMIT_BYTES = 2 << 30  # decoded uint8 images and masks above this are streamed, not cached
-
 
 @dataclass(frozen=True)
 class PatchSampling:
@@ -72,8 +70,3 @@ def random_patch(image, mask, seed, sampling: PatchSampling):
     image = tf.ensure_shape(image[top : top + height, left : left + width], [height, width, 3])
     mask = tf.ensure_shape(mask[top : top + height, left : left + width], [height, width, 1])
     return image, mask
-
-
-def fits_in_memory(pixels: int) -> bool:
-    """Whether decoded images (3 bytes a pixel) and masks (1) of this many pixels may be cached in RAM."""
-    return pixels * 4 <= CACHE_LIMIT_BYTES

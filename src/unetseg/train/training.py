@@ -41,7 +41,9 @@ from unetseg.train.backups import (
 )
 from unetseg.train.callbacks import make_callbacks, open_live, trim_history
 from unetseg.train.dataset import (
+    CACHE_LIMIT_BYTES,
     STREAMED_SHUFFLE,
+    fits_in_memory,
     steps_per_epoch,
     tiles_dataset,
     training_dataset,
@@ -50,7 +52,7 @@ from unetseg.train.dataset import (
 )
 from unetseg.train.distribute import Role, make_strategy, per_replica_batch, role, shards_for_pipeline
 from unetseg.train.losses import get_loss, training_metrics
-from unetseg.train.patches import CACHE_LIMIT_BYTES, PatchSampling, fits_in_memory
+from unetseg.train.patches import PatchSampling
 from unetseg.train.schedule import learning_rate
 
 
@@ -171,14 +173,17 @@ def _datasets(params: Params, inputs: TrainingInputs, strategy, me: Role, first_
     epochs = range(first_epoch, params.train.epochs)
     manifest, train_files, validation_files = inputs.manifest, inputs.train_files, inputs.validation_files
     records, validation_count = inputs.train_records, inputs.validation_count
-    sampling, cache = None, True
+    sampling = None
+    if params.patches.enabled:
+        pixels = sum(h * w for split in manifest["sizes"].values() for h, w in split)
+    else:
+        pixels = (sum(records.values()) + validation_count) * math.prod(params.preprocess.image_size)
+    cache = fits_in_memory(pixels)  # in every mode: 50,000 images at 512x512 would be 40 GB
+    if not cache:
+        print(f"note: the decoded images exceed the {CACHE_LIMIT_BYTES >> 30} GiB in-memory cache: they are "
+              f"read from the TFRecords each epoch, and shuffled {STREAMED_SHUFFLE} at a time")
     if params.patches.enabled:
         sampling = PatchSampling(tuple(params.patches.size), params.patches.foreground_share)
-        sizes = manifest["sizes"]
-        cache = fits_in_memory(sum(h * w for split in sizes.values() for h, w in split))
-        if not cache:
-            print(f"note: the decoded images exceed the {CACHE_LIMIT_BYTES >> 30} GiB in-memory cache: they are "
-                  f"read from the TFRecords each epoch, and shuffled {STREAMED_SHUFFLE} at a time")
         # the same tiles for every training seed (base.seed): reseeded runs validate alike
         sample = validation_tiles(validation_files, validation_count, sampling.size,
                                   params.patches.validation_tiles, params.base.seed)
@@ -186,7 +191,7 @@ def _datasets(params: Params, inputs: TrainingInputs, strategy, me: Role, first_
 
     def validation():
         if sampling is None:
-            return validation_dataset(validation_files, batch_size, count=validation_count)
+            return validation_dataset(validation_files, batch_size, count=validation_count, cache=cache)
         return tiles_dataset(*sample, batch_size)
 
     fixed = params.train.steps_per_epoch or None  # None: one pass over the images
