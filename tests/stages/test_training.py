@@ -250,6 +250,30 @@ def test_seed_offset_reseeds_training_alone(tmp_path, tiny_tfrecords):
     assert fingerprint(_params(train={"seed_offset": 1}), tiny_tfrecords) != fingerprint(_params(), tiny_tfrecords)
 
 
+def test_ctrl_c_while_keras_converts_the_logs_stops_training_and_writes_no_model(tmp_path, tiny_tfrecords, monkeypatch):
+    """Keras converts each batch's logs inside a bare `except:`; a Ctrl-C landing there used to be swallowed
+    (training ran on and saved its model). Here it lands there, a few batches in."""
+    import os
+    import signal
+
+    from keras.src import backend
+
+    convert, calls = backend.convert_to_numpy, []
+
+    def interrupting(value):
+        calls.append(value)
+        if len(calls) == 12:
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(10_000))  # Python runs the handler here, inside Keras's try
+        return convert(value)
+
+    monkeypatch.setattr(backend, "convert_to_numpy", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, tiny_tfrecords, _params(train={"epochs": 3}))
+    assert len(calls) >= 12 and not (tmp_path / "model.keras").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
 def test_images_beyond_the_cache_limit_are_streamed_in_resize_mode_too(tmp_path, tiny_tfrecords, monkeypatch, capsys):
     """Decoded images over the limit are read from the TFRecords each epoch instead of cached; with a shuffle
     buffer the streamed one holds too, training sees the same batches and lands on the same weights."""

@@ -51,6 +51,7 @@ from unetseg.train.dataset import (
     validation_tiles,
 )
 from unetseg.train.distribute import Role, make_strategy, per_replica_batch, role, shards_for_pipeline
+from unetseg.train.interrupts import StopOnInterrupt, interrupts_deferred
 from unetseg.train.losses import get_loss, training_metrics
 from unetseg.train.patches import PatchSampling
 from unetseg.train.schedule import learning_rate
@@ -265,15 +266,16 @@ def train(
         model = build_model(params, inputs.class_weights, steps)
     live = open_live(live_dir, resume) if me.is_chief else None
     try:
-        history = model.fit(
-            train_ds,
-            validation_data=validation_ds,
-            epochs=params.train.epochs,
-            steps_per_epoch=steps,
-            callbacks=make_callbacks(params.train, backup_dir, live),
-            shuffle=False,  # the dataset shuffles, seeded
-            verbose=2 if me.is_chief else 0,
-        )
+        with interrupts_deferred() as interrupted:
+            history = model.fit(
+                train_ds,
+                validation_data=validation_ds,
+                epochs=params.train.epochs,
+                steps_per_epoch=steps,
+                callbacks=[StopOnInterrupt(interrupted), *make_callbacks(params.train, backup_dir, live)],
+                shuffle=False,  # the dataset shuffles, seeded
+                verbose=2 if me.is_chief else 0,
+            )
     finally:
         if not me.is_chief:
             remove_backup(backup_dir)
