@@ -40,8 +40,8 @@ def main(argv=None):
         args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate,
         ClassMap.from_params(params.classes), application, params.model.encoder,
     )
-    write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery, args.confusion)
-    save_scored(args.model, args.scored, params.inference, application)
+    write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery, args.confusion,
+                     extra=(args.scored, lambda path: save_scored(args.model, path, params.inference, application)))
     print(f"{args.metrics}: " + ", ".join(
         f"{k} {v:.4f}" for k, v in evaluation.metrics.items() if not isinstance(v, (dict, str))
     ))

@@ -70,3 +70,30 @@ def test_non_finite_metrics_are_an_error_naming_the_file_and_nothing_is_written(
     with pytest.raises(UnetsegError, match=r"m.json: not written: non-finite metric\(s\) dice;"):
         write_evaluation(evaluation, *paths)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_outputs_are_replaced_all_or_none(tmp_path, monkeypatch):
+    """A failure while writing evaluate's outputs (here the last picture) leaves every old one as it was."""
+    from unetseg.evaluate import evaluation as module
+
+    evaluation = Evaluation({"dice": 0.5}, pd.DataFrame({"id": ["a"], "dice": [0.5]}),
+                            {"curve": pd.DataFrame({"x": [1]})}, Image.new("L", (1, 1)),
+                            pd.DataFrame([[1]], index=["a"], columns=["a"]))
+    paths = [tmp_path / name for name in ("m.json", "per_image.csv", "plots", "g.png", "c.csv")]
+    for path in paths:
+        path.mkdir() if path.suffix == "" else path.write_text("old")
+    (tmp_path / "plots" / "old.csv").write_text("old")
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+
+    def broken(table):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(module, "confusion_picture", broken)
+    with pytest.raises(OSError):
+        write_evaluation(evaluation, *paths)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before  # nothing beside either
+    assert all(p.read_text() == "old" for p in paths if p.is_file())
+    monkeypatch.undo()
+    write_evaluation(evaluation, *paths)
+    assert "0.5" in paths[0].read_text() and (tmp_path / "plots" / "curve.csv").is_file()
+    assert not (tmp_path / "plots" / "old.csv").exists()

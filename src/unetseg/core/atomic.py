@@ -68,3 +68,24 @@ def atomic_output(final: str | Path):
     except BaseException:
         _remove(temporary)
         raise
+
+
+@contextmanager
+def atomic_outputs(*finals: str | Path):
+    """`atomic_output` for several outputs that belong together (a stage's files): yield their temporary
+    paths, and only when every one is written put them all in place, one rename after another. A
+    failure while writing leaves every old output as it was, never some new beside some old."""
+    finals = [Path(final) for final in finals]
+    temporaries = []
+    for final in finals:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporaries.append(final.with_name(f".tmp-{os.getpid()}-{final.name}"))
+        _remove(temporaries[-1])
+    try:
+        yield temporaries
+        for temporary, final in zip(temporaries, finals):
+            replace(temporary, final)
+    except BaseException:
+        for temporary in temporaries:
+            _remove(temporary)
+        raise

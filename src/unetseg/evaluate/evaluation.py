@@ -20,7 +20,7 @@ import pandas as pd
 
 from unetseg.config.params import Data, Evaluate, Inference
 from unetseg.core.application import Application
-from unetseg.core.atomic import atomic_output
+from unetseg.core.atomic import atomic_outputs
 from unetseg.core.errors import UnetsegError
 from unetseg.data.classes import ClassMap
 from unetseg.data.masks import read_truth
@@ -134,27 +134,29 @@ def _numbers(metrics: dict, prefix: str = ""):
 
 
 def write_evaluation(
-    evaluation: Evaluation, metrics_path, per_image_path, plots_dir, gallery_path, confusion_path
+    evaluation: Evaluation, metrics_path, per_image_path, plots_dir, gallery_path, confusion_path, extra=None,
 ) -> None:
     """Write the metrics JSON (finite numbers only), the per-image CSV, the curves, the gallery and the
-    confusion matrix (CSV of counts, and beside it a PNG of its rows normalised), atomically."""
+    confusion matrix (CSV of counts, and beside it a PNG of its rows normalised), and `extra` (a
+    (path, write(path)) pair: the scored model), all or none: each is written beside its final name,
+    and all are put in place once every one is written (unetseg.core.atomic.atomic_outputs)."""
     bad = [k for k, v in _numbers(evaluation.metrics) if not math.isfinite(v)]
     if bad:
         raise UnetsegError(
             f"{metrics_path}: not written: non-finite metric(s) {', '.join(bad)}; the model gives NaN or infinite "
             f"probabilities (a diverged training? see its curves)"
         )
-    with atomic_output(metrics_path) as out:
-        out.write_text(json.dumps(evaluation.metrics, indent=2) + "\n")
-    with atomic_output(per_image_path) as out:
-        evaluation.per_image.to_csv(out, index=False, float_format="%.6f")
-    with atomic_output(plots_dir) as out:
-        out.mkdir()
+    finals = [metrics_path, per_image_path, plots_dir, gallery_path, confusion_path,
+              Path(confusion_path).with_suffix(".png"), *([extra[0]] if extra else [])]
+    with atomic_outputs(*finals) as paths:
+        metrics, per_image, plots, shown, matrix, picture = paths[:6]
+        metrics.write_text(json.dumps(evaluation.metrics, indent=2) + "\n")
+        evaluation.per_image.to_csv(per_image, index=False, float_format="%.6f")
+        plots.mkdir()
         for name, table in evaluation.curves.items():
-            table.to_csv(Path(out) / f"{name}.csv", index=False, float_format="%.6f")
-    with atomic_output(gallery_path) as out:
-        evaluation.gallery.save(out, format="PNG")
-    with atomic_output(confusion_path) as out:
-        evaluation.confusion.to_csv(out)
-    with atomic_output(Path(confusion_path).with_suffix(".png")) as out:
-        confusion_picture(evaluation.confusion).save(out, format="PNG")
+            table.to_csv(plots / f"{name}.csv", index=False, float_format="%.6f")
+        evaluation.gallery.save(shown, format="PNG")
+        evaluation.confusion.to_csv(matrix)
+        confusion_picture(evaluation.confusion).save(picture, format="PNG")
+        if extra:
+            extra[1](paths[6])
