@@ -1,4 +1,6 @@
-"""dvc.yaml declares exactly the code each stage runs, so a change reruns what it touches."""
+"""dvc.yaml declares exactly the code each stage runs, so a change reruns what it touches: the stage's
+script and each library subpackage it reaches, as one directory dependency (one column of
+`dvc exp show` per subpackage, not one per module)."""
 
 import ast
 from pathlib import Path
@@ -47,13 +49,29 @@ def code_closure(script: Path) -> set[str]:
     return {f"stages/{script.name}"} | {str(_module_file(n).relative_to(ROOT)) for n in seen}
 
 
+def code_dependencies(script: Path) -> set[str]:
+    """`code_closure` by subpackage: the script, the package's __init__.py and each subpackage's folder."""
+    found = set()
+    for path in code_closure(script):
+        parts = Path(path).parts
+        found.add(path if parts[0] == "stages" or len(parts) == 3 else "/".join(parts[:3]))
+    return found
+
+
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_stage_lists_exactly_the_code_it_runs(name):
     declared = {d for d in STAGES[name]["deps"] if d.startswith(("src/", "stages/"))}
-    assert declared == code_closure(ROOT / "stages" / f"{name}.py")
+    assert declared == code_dependencies(ROOT / "stages" / f"{name}.py")
+
+
+def test_compiled_files_are_no_dependency():
+    """Python writes __pycache__ into the subpackage folders DVC hashes: ignored, or every import would
+    change a dependency."""
+    ignored = (ROOT / ".dvcignore").read_text().split()
+    assert "__pycache__/" in ignored and "*.pyc" in ignored
 
 
 def test_every_stage_script_is_a_stage():
