@@ -12,6 +12,7 @@ from unetseg.model.modelfile import save_model
 from unetseg.model.unet import build_unet
 
 PLAIN = Inference(0.5, False, False)
+OPTIONS = {"threshold": 0.5, "tta_flip": False, "largest_component": False}  # the command line's
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_flip_averaging_is_symmetric():
 
 def test_predict_a_folder_at_each_images_size_with_rle(model_file, images, tmp_path):
     out = tmp_path / "out"
-    assert predict_folder(model_file, images, out, PLAIN, rle_path=tmp_path / "sub.csv", progress=False) == []
+    assert predict_folder(model_file, images, out, OPTIONS, rle_path=tmp_path / "sub.csv", progress=False) == []
     sizes = {p.stem: Image.open(p).size for p in images.iterdir()}
     for stem, size in sizes.items():
         mask = np.asarray(Image.open(out / "masks" / f"{stem}.png"))
@@ -75,7 +76,7 @@ def test_predict_a_folder_at_each_images_size_with_rle(model_file, images, tmp_p
 def test_bad_file_stops_or_is_listed_with_keep_going(model_file, images, tmp_path, capsys):
     (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     with pytest.raises(DataError, match="broken.png: cannot decode image"):
-        predict_folder(model_file, images, tmp_path / "stop", PLAIN, progress=False)
+        predict_folder(model_file, images, tmp_path / "stop", OPTIONS, progress=False)
     status = unetseg(["predict", str(model_file), str(images), str(tmp_path / "go"), "--keep-going"])
     err = capsys.readouterr().err
     assert status == 1 and "broken.png: cannot decode image" in err and "1 file(s) could not be predicted" in err
@@ -94,5 +95,21 @@ def test_inputs_whose_outputs_would_collide_are_refused(model_file, images, tmp_
     Image.open(images / "b.png").save(images / "b.jpg")  # b.jpg and b.png would both write masks/b.png
     with pytest.raises(DataError, match=r"1 output name\(s\) shared by several inputs, nothing written: "
                                          r"b.jpg, b.png -> masks/b.png"):
-        predict_folder(model_file, images, tmp_path / "out", PLAIN, progress=False)
+        predict_folder(model_file, images, tmp_path / "out", OPTIONS, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_keep_going_with_no_readable_file_writes_an_empty_folder_and_lists_every_file(model_file, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    assert unetseg(["predict", str(model_file), str(broken), str(tmp_path / "out"), "--keep-going"]) == 1
+    assert "x.png: cannot decode image" in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == [] and [p.name for p in tmp_path.iterdir() if p.name[0] == "."] == []
+
+
+def test_an_rle_file_inside_the_replaced_output_folder_is_refused(model_file, images, tmp_path, capsys):
+    assert unetseg(["predict", str(model_file), str(images), str(tmp_path / "out"), "--rle",
+                    str(tmp_path / "out" / "sub.csv")]) == 1
+    assert "the RLE file must lie outside the output folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

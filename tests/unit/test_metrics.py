@@ -50,7 +50,7 @@ def test_per_image_table(masks):
 def test_empty_baseline():
     masks = np.zeros((4, 3, 3), bool)
     masks[:3, 1, 1] = True
-    assert baselines.empty_dice(masks) == 0.25
+    assert baselines.empty_dice([mask.any() for mask in masks]) == 0.25
 
 
 def test_brightness_baseline_finds_a_dark_object_and_fails_on_mixed(rng):

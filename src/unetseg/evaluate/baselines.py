@@ -40,9 +40,10 @@ def _dice_table(fg_hist, bg_hist) -> np.ndarray:
     return np.stack(tables)
 
 
-def empty_dice(masks) -> float:
-    """Mean per-image dice of an all-background prediction: 1 on empty masks, 0 elsewhere."""
-    return float(np.mean([not mask.any() for mask in masks]))
+def empty_dice(has_foreground) -> float:
+    """Mean per-image dice of an all-background prediction, from whether each image's mask has any
+    foreground: 1 on empty masks, 0 elsewhere."""
+    return float(np.mean([not any_foreground for any_foreground in has_foreground]))
 
 
 def grey_histograms(batches) -> tuple[np.ndarray, np.ndarray]:

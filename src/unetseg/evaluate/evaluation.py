@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from unetseg.config.params import Data, Evaluate, Inference
 from unetseg.core.application import Application
@@ -92,7 +93,7 @@ def evaluate_model(
         # the mask file read by the data rules, at the image's original size (as Kaggle scored Carvana)
         truth = read_truth(pairs.at[id_, "mask"], tuple(size), data, pairs.at[id_, "image"], classes).mask
         dice, predicted = scores.add(image, mask, p, truth)
-        picks.offer(dice, (id_, image, mask, predicted))
+        picks.offer(dice, (id_, image, mask, predicted))  # copied if kept: not a view holding its batch
         ids.append(id_)
     train_files = shard_files(tfrecord_dir, TRAIN)
     if classes is None:
@@ -106,7 +107,9 @@ def evaluate_model(
     dice = per_image["dice"].dropna().to_numpy()
     curves["dice_sorted"] = pd.DataFrame({"rank": np.arange(len(dice)), "dice": np.sort(dice, kind="stable")})
     panels = [(n, im, t, m, d) for (n, im, t, m), d in picks.panels()]
-    if classes is None:
+    if not panels:  # no image with anything to score
+        shown = Image.new("RGB", (1, 1), "white")
+    elif classes is None:
         shown = gallery([(n, im, t.astype(bool), m.astype(bool), d) for n, im, t, m, d in panels])
     else:
         shown = class_gallery(panels, classes.colours)

@@ -36,7 +36,7 @@ class BinaryScores:
 
     def __init__(self, inference: Inference):
         self.inference = inference
-        self.counts, self.original, self.empty, self.grey = [], [], [], []
+        self.counts, self.original, self.has_foreground, self.grey = [], [], [], []
         self.curves = Curves(THRESHOLDS, lambda p, t: binarize(p, inference, t))
 
     def add(self, image: np.ndarray, mask: np.ndarray, p: np.ndarray, truth: np.ndarray):
@@ -47,7 +47,7 @@ class BinaryScores:
         counts = image_counts([mask], [predicted])
         self.counts.append(counts)
         self.original.append(image_counts([truth], [mask_at(p, truth.shape, self.inference)]))
-        self.empty.append(not mask.any())
+        self.has_foreground.append(bool(mask.any()))
         self.grey.append(baselines.grey_histograms([(image[None], mask[None])]))
         self.curves.add(p, mask)
         return float(per_image_dice(counts)[0]), predicted
@@ -58,7 +58,7 @@ class BinaryScores:
         metrics = summarize(counts)
         metrics.update(distribution(per_image_dice(counts), "dice"))
         metrics.update({f"original_{k}": v for k, v in summarize(original).items()})
-        metrics["baseline_empty_dice"] = float(np.mean(self.empty))
+        metrics["baseline_empty_dice"] = baselines.empty_dice(self.has_foreground)
         validation = tuple(np.concatenate([h[i] for h in self.grey]) for i in (0, 1))
         metrics["baseline_brightness_dice"] = baselines.brightness_dice(
             baselines.grey_histograms((b[0], b[1].astype(bool)) for b in train_batches), validation)
@@ -84,7 +84,8 @@ class ClassScores:
         matrix = confusion(mask, predicted, self.k)
         self.matrices.append(matrix)
         self.original.append(confusion(truth, mask_at(p, truth.shape, self.inference), self.k))
-        self.curves.add(*one_vs_rest(mask, p, self.k))
+        if (mask != IGNORE).any():  # an image with nothing to score is in no curve either
+            self.curves.add(*one_vs_rest(mask, p, self.k))
         return float(per_image_scores(matrix[None])[0][0]), predicted
 
     def result(self, ids, train_pixels: np.ndarray):
@@ -136,7 +137,8 @@ class GalleryPicks:
         if np.isnan(dice):
             return
         self.dice.append(dice)
-        self.kept[len(self.dice) - 1] = panel
+        self.kept[len(self.dice) - 1] = tuple(p.copy() if isinstance(p, np.ndarray) else p for p in panel) \
+            if isinstance(panel, tuple) else panel
         worst, best = self._chosen()
         self.kept = {i: panel for i, panel in self.kept.items() if i in worst or i in best}
 

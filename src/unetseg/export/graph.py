@@ -1,6 +1,6 @@
 """unetseg's rules from image to mask, written again in TensorFlow ops that every export format holds.
 
-The Python rules (unetseg.data.resize.shrink, unetseg.infer.inference) resize with
+The Python rules (unetseg.data.resize.shrink, unetseg.model.applying) resize with
 Pillow, which no exported graph can call. Pillow's bilinear resize is a separable
 weighted sum: each output pixel a triangle filter, widened by the scale when
 shrinking (antialiasing), over the input pixels, renormalised at the border; its box
@@ -83,7 +83,7 @@ def enlarge(probabilities, height, width):
 
 
 def network_probabilities(network, x, tta_flip: bool):
-    """`unetseg.infer.inference.probabilities` for float images in [0, 1]: (N, h, w, K)."""
+    """`unetseg.model.applying.probabilities` for float images in [0, 1]: (N, h, w, K)."""
     p = network(x, training=False)
     if tta_flip:
         p = (p + tf.reverse(network(tf.reverse(x, [2]), training=False), [2])) / 2

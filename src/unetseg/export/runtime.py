@@ -93,10 +93,15 @@ class Exported:
         images = np.ascontiguousarray(images, np.uint8)
         if self.description["application"]["mode"] != PATCHES:
             masks = np.asarray(self.run(images))
-            if self.description["inference"]["largest_component"]:  # the one step left outside
+            if self._inference()["largest_component"]:  # the one step left outside
                 masks = np.stack([largest_component(mask > 0) * np.uint8(255) for mask in masks])
             return masks
         return np.stack([self._tiled_mask(image) for image in images])
+
+    def _inference(self) -> dict:
+        """The inference settings export.json records (before they had their own entry: threshold alone)."""
+        return self.description.get("inference") or {"threshold": self.description.get("threshold"),
+                                                      "largest_component": False}
 
     def _tiled_mask(self, image: np.ndarray) -> np.ndarray:
         """What export.json leaves outside a tile network, by unetseg's own functions."""
@@ -105,7 +110,7 @@ class Exported:
         p = sliding_window(small, lambda tiles: self.run(np.round(tiles * 255).astype(np.uint8)),
                            application.size, application.overlap)
         binary = p.shape[-1] == 1
-        settings = self.description["inference"]
+        settings = self._inference()
         inference = Inference(settings["threshold"] if binary else THRESHOLD, False, settings["largest_component"])
         mask = mask_at(p[..., 0] if binary else p, image.shape[:2], inference)
         return mask * np.uint8(255) if binary else mask

@@ -1,5 +1,6 @@
 """From a model and image files to masks at each image's own size, in batches, by the rules of
-unetseg.model.applying: what evaluate, predict and `unetseg predict` iterate over."""
+unetseg.model.applying: what the predict stage and `unetseg predict` iterate over (evaluate reads
+the TFRecords instead)."""
 
 from __future__ import annotations
 

@@ -147,6 +147,9 @@ def predict_folder(
     for target, what in ((output_dir, "output folder"), (Path(rle_path).resolve() if rle_path else None, "RLE file")):
         if target is not None and _inside(target, input_dir):
             raise DataError(f"{target}: the {what} must lie outside the input folder {input_dir}")
+    if rle_path and _inside(Path(rle_path).resolve(), output_dir):
+        raise DataError(f"{rle_path}: the RLE file must lie outside the output folder {output_dir}, which is replaced "
+                        "whole")
     if not input_dir.is_dir():
         raise DataError(f"{input_dir}: input folder not found")
     check_output_folder(output_dir)
@@ -163,6 +166,7 @@ def predict_folder(
     problems, rows = [], []
     predictions = predict_paths(model, paths, inference, with_images=overlays, application=applied)
     with atomic_output(output_dir) as out:  # replaced whole: no partial folder, no masks of earlier inputs
+        out.mkdir()  # there even when no file could be read (--keep-going)
         for prediction in tqdm(predictions, total=len(paths), unit="image", disable=not progress):
             if prediction.error is not None:
                 if not keep_going:
