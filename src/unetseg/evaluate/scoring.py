@@ -137,10 +137,12 @@ class GalleryPicks:
         if np.isnan(dice):
             return
         self.dice.append(dice)
-        self.kept[len(self.dice) - 1] = tuple(p.copy() if isinstance(p, np.ndarray) else p for p in panel) \
-            if isinstance(panel, tuple) else panel
         worst, best = self._chosen()
-        self.kept = {i: panel for i, panel in self.kept.items() if i in worst or i in best}
+        chosen = set(worst) | set(best)
+        self.kept = {i: kept for i, kept in self.kept.items() if i in chosen}
+        if len(self.dice) - 1 in chosen:  # arrays copied: a view would hold its whole batch
+            self.kept[len(self.dice) - 1] = tuple(np.copy(p) if isinstance(p, np.ndarray) else p for p in panel) \
+                if isinstance(panel, tuple) else panel
 
     def panels(self) -> list:
         """(panel, dice) of the worst, from the worst up, then of the best not among them, from the best down."""
