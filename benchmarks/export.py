@@ -54,8 +54,9 @@ def python_rule(network, application, batch: np.ndarray):
 
 def rows_for(model_path: Path, batches: dict, repeats: int, work: Path) -> list[tuple[str, str, float]]:
     from unetseg.export.formats import export_model
-    from unetseg.export.runtime import Exported, OnnxNetwork
+    from unetseg.export.runtime import Exported
     from unetseg.model.modelfile import load_model, model_application
+    from unetseg.model.runtimes import OnnxNetwork
 
     network = load_model(model_path)
     application = model_application(model_path, network)

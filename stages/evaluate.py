@@ -1,6 +1,6 @@
 """Score the model on the validation split, at the model's and the original resolution.
 
-In: params inference.*, evaluate.*, data.* (the mask rules), classes.*, preprocess.image_size or
+In: params inference.*, evaluate.*, base.seed (int8's calibration sample), data.* (the mask rules), classes.*, preprocess.image_size or
 patches.* (checked against the model and the TFRecords); the model; the TFRecords;
 the pairs table and its masks.
 Out: --metrics JSON (see unetseg.evaluate.metrics and the README for what each number is);
@@ -38,10 +38,16 @@ def main(argv=None):
     application = Application.from_params(params)
     evaluation = evaluate_model(
         args.model, args.tfrecords, args.pairs, params.inference, params.data, params.evaluate,
-        ClassMap.from_params(params.classes), application, params.model.encoder,
+        ClassMap.from_params(params.classes), application, params.model.encoder, params.base.seed,
     )
     write_evaluation(evaluation, args.metrics, args.per_image, args.plots, args.gallery, args.confusion,
-                     extra=(args.scored, lambda path: save_scored(args.model, path, params.inference, application)))
+                     extra=(args.scored, lambda path: save_scored(args.model, path, params.inference, application,
+                                                                  evaluation.int8)))
+    if evaluation.int8 is not None:
+        calibration = evaluation.int8.calibration
+        print(f"int8 network scored: calibrated on {calibration.get('images') or calibration.get('tiles')} "
+              f"training {'images' if 'images' in calibration else 'tiles'} (seed {calibration['seed']})"
+              + (", from the cache" if evaluation.int8_cached else ""))
     print(f"{args.metrics}: " + ", ".join(
         f"{k} {v:.4f}" for k, v in evaluation.metrics.items() if not isinstance(v, (dict, str))
     ))

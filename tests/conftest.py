@@ -20,6 +20,8 @@ TINY = {
     "model": {"filters": 4, "num_layers": 2},
     "train": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0},  # a warm-up must end before the last epoch
     "predict": {"montage_rows": 2},
+    # Keras in float32: tests hold evaluate's numbers to Keras's own; int8 has tests of its own
+    "inference": {"runtime": "keras", "precision": "float32"},
 }
 
 

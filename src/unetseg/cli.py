@@ -107,7 +107,7 @@ def _plan(args) -> int:
 def _export(args) -> int:
     from unetseg.export.formats import export_model
 
-    path = export_model(args.model, args.out, args.format, _inference_options(args), args.overlap)
+    path = export_model(args.model, args.out, args.format, _inference_options(args), args.overlap, args.int8)
     print(f"{path}: {args.format}; {args.out}/export.json says what it holds")
     return 0
 
@@ -115,13 +115,9 @@ def _export(args) -> int:
 def _predict(args) -> int:
     from unetseg.infer.prediction import predict_folder
 
-    runtime = None
-    if args.runtime == "onnx":
-        from unetseg.export.runtime import OnnxNetwork as runtime
-
     problems = predict_folder(
         args.model, args.input_dir, args.output_dir, _inference_options(args), rle_path=args.rle,
-        keep_going=args.keep_going, overlays=not args.no_overlays, overlap=args.overlap, runtime=runtime,
+        keep_going=args.keep_going, overlays=not args.no_overlays, overlap=args.overlap,
     )
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -135,7 +131,8 @@ def _predict(args) -> int:
 def _inference_options(args) -> dict:
     """The inference settings given on the command line; the others are the model file's."""
     return {"threshold": args.threshold, "tta_flip": args.tta_flip,
-            "largest_component": getattr(args, "largest_component", None)}
+            "largest_component": getattr(args, "largest_component", None),
+            "runtime": getattr(args, "runtime", None), "precision": getattr(args, "precision", None)}
 
 
 SCORED = "the model file's: what evaluate scored (models/scored.keras), else"
@@ -194,11 +191,15 @@ def main(argv=None) -> int:
     predict.add_argument("--no-overlays", action="store_true")
     predict.add_argument("--overlap", type=argument(Patches, "overlap"),
                          help="tiles' overlap for a model trained on patches (default: the model file's)")
-    predict.add_argument("--runtime", choices=["keras", "onnx"], default="keras",
-                         help="run the network with Keras (default) or onnxruntime (the [export] extra)")
+    predict.add_argument("--runtime", choices=["keras", "onnx", "openvino"],
+                         help="what runs the network: Keras, onnxruntime or OpenVINO (the last two: the [export] "
+                         "extra); default: the model file's (inference.runtime evaluate scored with), else keras")
+    predict.add_argument("--precision", choices=["float32", "int8"],
+                         help="int8: the quantized network evaluate scored (OpenVINO; inference.precision int8); "
+                         "default: the model file's, else float32")
     predict.set_defaults(run=_predict)
     export = commands.add_parser(
-        "export", help="a model file to a SavedModel, ONNX or TFLite file that maps images to masks",
+        "export", help="a model file to a SavedModel, ONNX, TFLite or OpenVINO file that maps images to masks",
         description="Write the new folder OUT: the exported file and export.json (what it holds, and what "
         "it leaves to its caller). A model trained on resized images exports whole: uint8 RGB images of "
         "any size in, masks at their size out, by predict's rules. A model trained on patches exports "
@@ -206,7 +207,9 @@ def main(argv=None) -> int:
     )
     export.add_argument("model", help="a .keras file: models/scored.keras (as evaluate scored it) or the train stage's")
     export.add_argument("out", help="a new folder")
-    export.add_argument("--format", required=True, choices=["savedmodel", "onnx", "tflite"])
+    export.add_argument("--format", required=True, choices=["savedmodel", "onnx", "tflite", "openvino"])
+    export.add_argument("--int8", action="store_true", help="OpenVINO: the int8 network evaluate quantized and "
+                        "scored (the model file must be evaluate's, scored with inference.precision int8)")
     _add_inference_options(export)
     export.add_argument("--overlap", type=argument(Patches, "overlap"),
                         help="tiles' overlap for a model trained on patches (default: the model file's)")

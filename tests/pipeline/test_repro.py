@@ -51,6 +51,8 @@ def test_repro_reruns_only_what_a_change_touches(tmp_path):
     set_param(repo, "inference", "threshold", 0.3)
     set_param(repo, "inference", "tta_flip", False)
     set_param(repo, "inference", "largest_component", True)
+    set_param(repo, "inference", "runtime", "openvino")  # the default's int8, shipped inside the file
+    set_param(repo, "inference", "precision", "int8")
     assert stages_run(sh(repo, "dvc", "repro")) == ["evaluate", "predict"]
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "inference settings")

@@ -5,10 +5,13 @@ given only the model file evaluate wrote, and of each export format applied as i
 --runtime onnx`."""
 
 import json
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 from scipy import ndimage
 from test_stages import evaluate, generate, predict, preprocess, split, train
@@ -33,7 +36,7 @@ INFERENCE = {"resize-binary": {"threshold": 0.3, "tta_flip": False, "largest_com
 INFERENCE["patches-classes"] = INFERENCE["resize-classes"]
 SAMPLE = {"num_objects": 12, "views_per_object": 2, "height": 64, "width": 96}
 KINDS = ["resize-binary", "resize-classes", "patches-binary", "patches-classes"]
-FORMATS = ["onnx", "tflite", "savedmodel"]
+FORMATS = ["onnx", "tflite", "savedmodel", "openvino"]
 
 
 def _stages(work, params) -> None:
@@ -220,13 +223,112 @@ def test_options_replace_the_scored_settings_in_an_export(models, tmp_path):
     assert description["inside"][-1]["above"] == 0.6 and description["outside"] == []
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
 @pytest.mark.parametrize("kind", ["resize-binary", "patches-classes"])
-def test_predict_by_onnxruntime_writes_the_masks_keras_does(models, tmp_path, kind):
+def test_predict_by_another_runtime_writes_the_masks_keras_does(models, tmp_path, kind, runtime):
     model, images, masks = models[kind]
-    assert cli.main(["predict", str(model), str(images), str(tmp_path), "--no-overlays", "--runtime", "onnx"]) == 0
+    assert cli.main(["predict", str(model), str(images), str(tmp_path), "--no-overlays", "--runtime", runtime]) == 0
     for path in masks.iterdir():
         got = np.asarray(Image.open(tmp_path / "masks" / path.name))
         assert np.mean(got == np.asarray(Image.open(path))) >= 0.999
+
+
+def _rescored(model, inference: dict, tag: str):
+    """Evaluate and the predict stage again on a kind's trained model, with `inference` changed:
+    (scored model file, evaluate's metrics, its per-image table, the predict stage's masks)."""
+    work = model.parent
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["inference"].update(inference)
+    p = ["--params", str(write_yaml(work / f"params-{tag}.yaml", params))]
+    out = work / tag
+    assert evaluate.main(p + ["--tfrecords", str(work / "tfrecords"), "--model", str(work / "model.keras"),
+                              "--pairs", str(work / "pairs.csv"), "--metrics", str(out / "evaluate.json"),
+                              "--per-image", str(out / "per_image.csv"), "--plots", str(out / "plots"),
+                              "--gallery", str(out / "gallery.png"), "--confusion", str(out / "confusion.csv"),
+                              "--scored", str(out / "scored.keras")]) == 0
+    assert predict.main(p + ["--pairs", str(work / "pairs.csv"), "--model", str(out / "scored.keras"),
+                             "--out", str(out / "predictions"), "--montage", str(out / "montage.png")]) == 0
+    return (out / "scored.keras", json.loads((out / "evaluate.json").read_text()),
+            pd.read_csv(out / "per_image.csv"), out / "predictions" / "masks")
+
+
+INT8 = {"runtime": "openvino", "precision": "int8", "calibration_images": 16}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_int8_evaluate_scores_the_network_that_predict_and_unetseg_predict_ship(
+        models, tmp_path, kind, monkeypatch, capsys):
+    monkeypatch.setenv("UNETSEG_CACHE", str(tmp_path / "cache"))
+    model, images, float_masks = models[kind]
+    scored, metrics, per_image, masks = _rescored(model, INT8, "int8")
+    pairs = pd.read_csv(model.parent / "pairs.csv").set_index("id")
+    # 16 tiles; 16 training images, or every one where there are fewer
+    drawn = 16 if kind.startswith("patches") else min(16, int(np.sum(pairs.split == "train")))
+    assert f"calibrated on {drawn} training" in capsys.readouterr().out
+    with zipfile.ZipFile(scored) as archive:
+        assert {"openvino_int8/model.xml", "openvino_int8/model.bin"} <= set(archive.namelist())
+        record = json.loads(archive.read("unetseg.json"))["inference"]
+    seed = yaml.safe_load((model.parent / "params.yaml").read_text())["base"]["seed"]
+    assert record["precision"] == "int8" and record["calibration"]["seed"] == seed
+    assert record["calibration"]["tiles" if kind.startswith("patches") else "images"] == drawn
+    # what evaluate reports is what the predict stage writes: each image's score from its mask file
+    binary = kind.endswith("binary")
+    for row in per_image.itertuples():
+        mask = np.asarray(Image.open(masks / f"{Path(pairs.at[row.id, 'image']).stem}.png"))
+        truth = np.asarray(Image.open(pairs.at[row.id, "mask"]))
+        if binary:
+            truth, mask = truth > 0, mask > 0
+            expected = 2 * np.sum(truth & mask) / max(truth.sum() + mask.sum(), 1) if truth.any() or mask.any() else 1
+            assert row.original_dice == pytest.approx(expected, abs=1e-5)
+    # int8 stays close to float32, and `unetseg predict` given the file alone runs the same int8 network
+    float_metrics = json.loads((model.parent / "evaluate.json").read_text())
+    key = "dice" if binary else "mean_iou"
+    assert abs(metrics[key] - float_metrics[key]) < 0.03, (metrics[key], float_metrics[key])
+    same = [np.mean(np.asarray(Image.open(path)) == np.asarray(Image.open(float_masks / path.name)))
+            for path in masks.iterdir()]
+    # (not every image: a briefly trained model leaves many pixels near a threshold of 0.7, where 8 bits flip them)
+    assert np.median(same) >= 0.95, same
+    assert cli.main(["predict", str(scored), str(images), str(tmp_path / "cli"), "--no-overlays"]) == 0
+    for path in masks.iterdir():
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "cli" / "masks" / path.name)),
+                              np.asarray(Image.open(path)))
+    # the OpenVINO export of that int8 network, applied as its export.json says, gives those masks too
+    assert cli.main(["export", str(scored), str(tmp_path / "ir"), "--format", "openvino", "--int8"]) == 0
+    description = json.loads((tmp_path / "ir" / "export.json").read_text())
+    assert description["precision"] == "int8" and description["calibration"]["seed"] == seed
+    for path in _validation_images(model):
+        expected = np.asarray(Image.open(masks / f"{Path(path).stem}.png"))
+        equal, dice = _agreement(_follow(tmp_path / "ir", read_image(path)), expected, binary)
+        assert equal >= 0.995 and dice >= 0.99, (path, equal, dice)
+    # and in float32 again, from the same file
+    assert cli.main(["predict", str(scored), str(images), str(tmp_path / "f32"), "--no-overlays",
+                     "--runtime", "keras"]) == 0
+    for path in float_masks.iterdir():
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "f32" / "masks" / path.name)),
+                              np.asarray(Image.open(path)))
+
+
+def test_a_threshold_changed_scores_again_without_calibrating_again(models, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UNETSEG_CACHE", str(tmp_path / "cache"))
+    model = models["resize-binary"][0]
+    _rescored(model, INT8, "cache-a")
+    assert "from the cache" not in capsys.readouterr().out
+    scored, *_ = _rescored(model, {**INT8, "threshold": 0.4}, "cache-b")
+    assert "), from the cache" in capsys.readouterr().out
+    with zipfile.ZipFile(model.parent / "cache-a" / "scored.keras") as a, zipfile.ZipFile(scored) as b:
+        assert a.read("openvino_int8/model.bin") == b.read("openvino_int8/model.bin")
+
+
+def test_int8_from_a_file_evaluate_scored_in_float32_is_refused(models, tmp_path, capsys):
+    model, images, _ = models["resize-binary"]
+    line = _error_line(capsys, ["predict", str(model), str(images), str(tmp_path / "out"), "--runtime", "openvino",
+                                "--precision", "int8"])
+    assert f"{model}: holds no int8 network: evaluate quantizes and scores it" in line
+    line = _error_line(capsys, ["export", str(model), str(tmp_path / "ir"), "--format", "openvino", "--int8"])
+    assert f"{model}: holds no int8 network: evaluate quantizes and scores it" in line
+    assert "--int8: for --format openvino only" in _error_line(
+        capsys, ["export", str(model), str(tmp_path / "ir"), "--format", "onnx", "--int8"])
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ir").exists()
 
 
 def _error_line(capsys, argv) -> str:

@@ -355,3 +355,11 @@ def test_a_best_state_of_an_older_backup_or_without_its_weights_is_read_safely(t
     assert best_state(tmp_path) is None  # and its weights file is not there
     (tmp_path / "best.weights.h5").write_bytes(b"")
     assert best_state(tmp_path) == {"epoch": 3, "value": 0.9, "weights": "best.weights.h5"}
+
+
+def test_encoder_weights_named_without_an_encoder_are_said_to_be_unused(capsys):
+    training.build_model(_params(model={"encoder_weights": "weights/lite0.pth"}), None, 1)
+    assert ("note: model.encoder_weights weights/lite0.pth is not used: model.encoder is none"
+            in capsys.readouterr().err)
+    training.build_model(_params(), None, 1)  # the default's imagenet with no encoder: nothing asked, nothing said
+    assert "encoder_weights" not in capsys.readouterr().err

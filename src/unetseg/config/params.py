@@ -171,10 +171,8 @@ class Train(Section):
     def check(self):
         """Refuse patience settings that can never take effect, and two rules for the learning rate."""
         if self.warmup_epochs >= self.epochs:
-            raise ParamsError(
-                f"{self.key('warmup_epochs')} {self.warmup_epochs:g} with {self.key('epochs')} {self.epochs}: "
-                "the warm-up must be shorter than the training"
-            )
+            raise ParamsError(f"{self.key('warmup_epochs')} {self.warmup_epochs:g} with {self.key('epochs')} "
+                              f"{self.epochs}: the warm-up must be shorter than the training")
         if self.reduce_lr_patience and (self.schedule != "constant" or self.warmup_epochs):
             raise ParamsError(
                 f"{self.key('reduce_lr_patience')} {self.reduce_lr_patience} with {self.key('schedule')} "
@@ -183,10 +181,8 @@ class Train(Section):
                 "with warmup_epochs 0)"
             )
         if self.ema and self.keep == "best":
-            raise ParamsError(
-                f"{self.key('keep')} best with {self.key('ema')} true: the best epoch's weights are the trained "
-                "ones, not their average, which is what is validated; use keep last, or ema false"
-            )
+            raise ParamsError(f"{self.key('keep')} best with {self.key('ema')} true: the best epoch's weights are the "
+                              "trained ones, not their average, which is what is validated; use keep last, or ema false")
         stop, reduce = self.early_stopping_patience, self.reduce_lr_patience
         for name, patience in (("early_stopping_patience", stop), ("reduce_lr_patience", reduce)):
             if patience >= self.epochs:
@@ -213,6 +209,13 @@ class Inference(Section):
     threshold: float = bounds(gt=0, lt=1)
     tta_flip: bool  # average with the mirror image's prediction
     largest_component: bool  # keep only the largest connected region
+    runtime: Literal["keras", "onnx", "openvino"] = "keras"  # what runs the network (unetseg.model.runtimes)
+    precision: Literal["float32", "int8"] = "float32"  # int8: OpenVINO, quantized by evaluate
+    calibration_images: int = bounds(ge=1, default=300)  # training images (or tiles) that calibrate int8
+
+    def check(self):
+        if self.precision == "int8" and self.runtime != "openvino":
+            raise ParamsError(f"inference.precision int8 runs on OpenVINO, not {self.runtime}: set inference.runtime openvino")
 
 
 @dataclass(frozen=True)
@@ -247,11 +250,9 @@ class Params:
 
     @property
     def training_seed(self) -> int:
-        """What training's randomness (weights, shuffling, augmentation, dropout) draws from.
-
-        Apart from base.seed, which also draws the sample and the split, so that
-        training alone can be reseeded on the same data (`unetseg spread`).
-        """
+        """What training's randomness (weights, shuffling, augmentation, dropout) draws from: apart from
+        base.seed, which also draws the sample and the split, so that training alone can be reseeded on
+        the same data (`unetseg spread`)."""
         return self.base.seed + self.train.seed_offset
 
     def __post_init__(self):
@@ -260,9 +261,8 @@ class Params:
             if not isinstance(getattr(self, f.name), hints[f.name]):
                 raise ParamsError(f"{f.name}: must be a {hints[f.name].__name__} section")
         factor = 2**self.model.halvings
-        key, (height, width) = (
-            ("patches.size", self.patches.size) if self.patches.enabled else ("preprocess.image_size", self.preprocess.image_size)
-        )
+        key, (height, width) = (("patches.size", self.patches.size) if self.patches.enabled
+                                else ("preprocess.image_size", self.preprocess.image_size))
         if height % factor or width % factor:
             if self.model.encoder == "none":
                 why = f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
@@ -270,16 +270,14 @@ class Params:
                 why = f"{factor} (model.encoder {self.model.encoder} halves it 5 times)"
             raise ParamsError(f"{key}: {height}x{width} must be divisible by {why}")
         if self.train.jit_compile and self.base.deterministic:
-            raise ParamsError(
-                "train.jit_compile true does nothing with base.deterministic true (Keras turns XLA off under "
-                "TensorFlow's op determinism): set base.deterministic false to compile, or jit_compile false"
-            )
+            raise ParamsError("train.jit_compile true does nothing with base.deterministic true (Keras turns XLA off "
+                              "under TensorFlow's op determinism): set base.deterministic false to compile, or "
+                              "jit_compile false")
         if self.inference.tta_flip and not self.augment.flip_horizontal:
-            raise ParamsError(
-                "inference.tta_flip true averages with the mirror image, which training never shows the network "
-                "(augment.flip_horizontal false: mirrored data may mean something else, as text or left and right "
-                "organs do): set inference.tta_flip false, or augment.flip_horizontal true"
-            )
+            raise ParamsError("inference.tta_flip true averages with the mirror image, which training never shows "
+                              "the network (augment.flip_horizontal false: mirrored data may mean something else, as "
+                              "text or left and right organs do): set inference.tta_flip false, or "
+                              "augment.flip_horizontal true")
         self._check_classes()
 
     def _check_classes(self):

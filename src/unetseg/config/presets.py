@@ -42,7 +42,8 @@ SEED = {
         "monitor": "val_loss",  # Keras' own; nothing reads it with keep last and no early stopping
         "strategy": "auto",
     },
-    "inference": {"threshold": 0.5, "tta_flip": False, "largest_component": False},
+    "inference": {"threshold": 0.5, "tta_flip": False, "largest_component": False, "runtime": "keras",
+                  "precision": "float32"},
 }
 
 PRESETS = {"seed": SEED}

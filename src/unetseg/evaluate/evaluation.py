@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +26,14 @@ from unetseg.core.errors import UnetsegError
 from unetseg.data.classes import ClassMap
 from unetseg.data.masks import read_truth
 from unetseg.data.pairs_table import TRAIN, VALIDATION, read_pairs
+from unetseg.evaluate.calibration import int8_network
 from unetseg.evaluate.intervals import group_bootstrap_interval
 from unetseg.evaluate.scoring import BinaryScores, ClassScores, GalleryPicks
 from unetseg.infer.pictures import class_gallery, confusion_picture, gallery
+from unetseg.model.applied import load_applied
 from unetseg.model.applying import probabilities, tiled_probabilities
-from unetseg.model.modelfile import NO_ENCODER, load_applied
+from unetseg.model.modelfile import NO_ENCODER
+from unetseg.model.runtimes import INT8, Int8Network
 from unetseg.preprocess.tfrecords import (
     check_classes,
     check_shaping,
@@ -49,6 +52,8 @@ class Evaluation:
     curves: dict[str, pd.DataFrame]
     gallery: object  # PIL image
     confusion: pd.DataFrame  # pixel counts, true class by predicted class, at the model's resolution
+    int8: Int8Network | None = None  # the quantized network scored (inference.precision int8)
+    int8_cached: bool = False  # whether it came from the cache rather than a calibration
 
 
 def _batches(files, batch: int = BATCH):
@@ -75,8 +80,11 @@ def intervals(per_image: pd.DataFrame, resamples: int, seed: int) -> dict[str, f
 def evaluate_model(
     model_path, tfrecord_dir, pairs_path, inference: Inference, data: Data, settings: Evaluate,
     classes: ClassMap | None = None, application: Application | None = None, encoder: str = NO_ENCODER,
+    seed: int = 0,
 ) -> Evaluation:
-    """Metrics, per-image table, curves, gallery and confusion matrix of the validation split.
+    """Metrics, per-image table, curves, gallery and confusion matrix of the validation split, of the
+    network as `inference.runtime` and `inference.precision` run it (int8: quantized here, calibrated
+    on training images drawn by `seed`).
 
     `classes`, `application` and `encoder` (model.encoder), from the params, must be those the
     TFRecords and the model were made with (without `application`, the model file's is used).
@@ -84,9 +92,16 @@ def evaluate_model(
     overlap = application.overlap if application is not None and application.tiled else None  # the params'
     resolved = load_applied(model_path, (classes, application, encoder), overlap)
     check_classes(tfrecord_dir, classes)
-    model, applied = resolved.network, resolved.application
+    applied = resolved.application
     check_shaping(tfrecord_dir, applied)
     pairs = read_pairs(pairs_path).set_index("id")
+    train_files = shard_files(tfrecord_dir, TRAIN)
+    int8, cached = None, False
+    if inference.precision == INT8:
+        train_ids = list(pairs.index[pairs["split"] == TRAIN])
+        int8, cached = int8_network(resolved.network, model_path, train_files, train_ids, applied,
+                                    inference.calibration_images, seed)
+    model = replace(resolved, int8=int8).runner(inference)
     scores = BinaryScores(inference) if classes is None else ClassScores(inference, classes)
     picks, ids = GalleryPicks(settings.gallery_size), []
     for image, mask, id_, size, p in _predicted(model, shard_files(tfrecord_dir, VALIDATION), applied, inference):
@@ -95,7 +110,6 @@ def evaluate_model(
         dice, predicted = scores.add(image, mask, p, truth)
         picks.offer(dice, (id_, image, mask, predicted))  # copied if kept: not a view holding its batch
         ids.append(id_)
-    train_files = shard_files(tfrecord_dir, TRAIN)
     if classes is None:
         found = scores.result(ids, _batches(train_files, 1 if applied.tiled else BATCH))
     else:
@@ -113,7 +127,7 @@ def evaluate_model(
         shown = gallery([(n, im, t.astype(bool), m.astype(bool), d) for n, im, t, m, d in panels])
     else:
         shown = class_gallery(panels, classes.colours)
-    return Evaluation(metrics, per_image, curves, shown, matrix)
+    return Evaluation(metrics, per_image, curves, shown, matrix, int8, cached)
 
 
 def _predicted(model, files, applied: Application, inference: Inference):

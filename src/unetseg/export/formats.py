@@ -1,4 +1,4 @@
-"""`unetseg export`: a model file to a SavedModel, ONNX or TFLite file that maps images to masks.
+"""`unetseg export`: a model file to a SavedModel, ONNX, TFLite or OpenVINO file that maps images to masks.
 
 The inference settings are the model file's (models/scored.keras: what evaluate scored),
 options replacing them. A model trained on resized images exports whole: uint8 RGB
@@ -20,30 +20,13 @@ import tempfile
 from pathlib import Path
 
 from unetseg.core.atomic import atomic_output
-from unetseg.core.errors import DataError, UnetsegError
+from unetseg.core.errors import DataError
 from unetseg.data.classes import ClassMap
+from unetseg.export.openvino import write_int8, write_openvino
+from unetseg.model.runtimes import IMAGES, OPSET, needs
 
-FORMATS = {"savedmodel": "saved_model", "onnx": "model.onnx", "tflite": "model.tflite"}
+FORMATS = {"savedmodel": "saved_model", "onnx": "model.onnx", "tflite": "model.tflite", "openvino": "model.xml"}
 DESCRIPTION = "export.json"
-OPSET = 17
-EXTRA = 'pip install -e ".[export]"'
-IMAGES = "images"  # the input's name in every format
-
-
-class MissingPackage(UnetsegError):
-    pass
-
-
-def needs(module: str, what: str):
-    """Import a package of the export extra, or end in one line naming the extra."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingPackage(f"{what} needs the package {module.split('.')[0]}, not installed: {EXTRA}") from None
-
-
 def check_network(model, classes: ClassMap | None, path) -> None:
     """Refuse a network that is not a unetseg U-Net: images in, one probability map per class out."""
     inputs, outputs = tuple(model.input_shape), tuple(model.output_shape)
@@ -132,23 +115,30 @@ def _tflite(network, apply, signature, path: Path) -> None:
         path.write_bytes(converter.convert())
 
 
-def export_model(model_path, out, fmt: str, options: dict | None = None, overlap: float | None = None) -> Path:
+def export_model(model_path, out, fmt: str, options: dict | None = None, overlap: float | None = None,
+                 int8: bool = False) -> Path:
     """Write folder `out` (new): the exported file and export.json. Returns the file's path.
 
     The model file's inference settings hold (what evaluate scored), each of `options`
-    (threshold, tta_flip, largest_component; None: the file's) replacing its own."""
-    from unetseg.model.modelfile import load_applied
+    (threshold, tta_flip, largest_component; None: the file's) replacing its own. `int8`
+    (OpenVINO only): the quantized network evaluate scored, which the file must hold."""
+    from unetseg.model.applied import load_applied
 
     model_path, out = Path(model_path), Path(out)
     if fmt not in FORMATS:
         raise DataError(f"--format: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if out.exists():
         raise DataError(f"{out}: already exists; export writes a new folder (remove it, or name another)")
-    if fmt == "onnx":
-        needs("tf2onnx", "--format onnx")
+    if fmt in ("onnx", "openvino"):
+        needs({"onnx": "tf2onnx", "openvino": "openvino"}[fmt], f"--format {fmt}")
+    if int8 and fmt != "openvino":
+        raise DataError(f"--int8: for --format openvino only (got --format {fmt})")
     resolved = load_applied(model_path, overlap=overlap)
     network, classes, application = resolved.network, resolved.classes, resolved.application
     inference = resolved.inference(**(options or {}))
+    if int8 and resolved.int8 is None:
+        raise DataError(f"{model_path}: holds no int8 network: evaluate quantizes and scores it (inference.runtime "
+                        "openvino, inference.precision int8, then dvc repro); export models/scored.keras")
     check_network(network, classes, model_path)
     apply, signature = _function(network, application, classes, inference)
     with atomic_output(out) as folder:
@@ -158,8 +148,17 @@ def export_model(model_path, out, fmt: str, options: dict | None = None, overlap
             _saved_model(network, apply, signature, target)
         elif fmt == "onnx":
             _onnx(apply, signature, target)
+        elif int8:
+            write_int8(resolved.int8, application, None if classes else inference.threshold, inference.tta_flip,
+                       1 if classes is None else classes.num_classes, target)
+        elif fmt == "openvino":
+            write_openvino(lambda folder: _saved_model(network, apply, signature, folder), target)
         else:
             _tflite(network, apply, signature, target)
         description = describe(model_path, fmt, application, classes, inference)
+        if fmt == "openvino":
+            description["precision"] = "int8" if int8 else "float32"
+            if int8:
+                description["calibration"] = resolved.int8.calibration
         (folder / DESCRIPTION).write_text(json.dumps(description, indent=2) + "\n")
     return out / FORMATS[fmt]

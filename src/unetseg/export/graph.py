@@ -82,36 +82,40 @@ def enlarge(probabilities, height, width):
     return _along_last(_swap(x), bilinear_weights(shape[2], width))  # the swap on the small map, not the large
 
 
+def mirror_average(p, mirrored):
+    """The mean of probabilities and those of the mirror image, mirrored back."""
+    return (p + tf.reverse(mirrored, [2])) / 2
+
+
 def network_probabilities(network, x, tta_flip: bool):
     """`unetseg.model.applying.probabilities` for float images in [0, 1]: (N, h, w, K)."""
     p = network(x, training=False)
-    if tta_flip:
-        p = (p + tf.reverse(network(tf.reverse(x, [2]), training=False), [2])) / 2
-    return p
+    return mirror_average(p, network(tf.reverse(x, [2]), training=False)) if tta_flip else p
+
+
+def network_input(images, size: tuple[int, int]):
+    """uint8 images (N, H, W, 3) as the network takes them: floats in [0, 1] at `size`."""
+    height, width = size
+    return tf.reshape(shrink(images, height, width), [-1, height, width, 3]) / 255.0  # a static shape for the network
+
+
+def mask_of(p, shape, threshold: float | None):
+    """Masks (N, H, W) uint8 at `shape` (N, H, W, ...) of (N, h, w, K) probabilities: 0/255 above
+    `threshold` (binary), or the most probable class (threshold None)."""
+    p = enlarge(p, shape[1], shape[2])  # (N, K, H, W)
+    if threshold is None:
+        return tf.cast(tf.argmax(p, axis=1), tf.uint8)
+    return tf.cast(tf.cast(p[:, 0] > threshold, tf.float32) * 255.0, tf.uint8)  # TFLite multiplies no uint8
 
 
 def image_to_mask(network, size: tuple[int, int], threshold: float | None, tta_flip: bool):
-    """A function of uint8 images (N, H, W, 3) to their masks (N, H, W) uint8: 0/255 above `threshold`
-    (binary), or the most probable class (threshold None): `unetseg predict` for a resized model."""
-    height, width = size
-
-    def apply(images):
-        shape = tf.shape(images)
-        x = tf.reshape(shrink(images, height, width), [-1, height, width, 3])  # a static shape for the network
-        p = network_probabilities(network, x / 255.0, tta_flip)
-        p = enlarge(p, shape[1], shape[2])  # (N, K, H, W)
-        if threshold is None:
-            return tf.cast(tf.argmax(p, axis=1), tf.uint8)
-        return tf.cast(tf.cast(p[:, 0] > threshold, tf.float32) * 255.0, tf.uint8)  # TFLite multiplies no uint8
-
-    return apply
+    """A function of uint8 images (N, H, W, 3) to their masks (N, H, W) uint8: `unetseg predict` for a
+    resized model."""
+    return lambda images: mask_of(network_probabilities(network, network_input(images, size), tta_flip),
+                                  tf.shape(images), threshold)
 
 
 def tiles_to_probabilities(network, tta_flip: bool):
     """A function of uint8 tiles (N, h, w, 3) to their probabilities (N, h, w, K): the network of a
     model trained on patches, for the sliding window outside the file (unetseg.model.applying)."""
-
-    def apply(tiles):
-        return network_probabilities(network, tf.cast(tiles, tf.float32) / 255.0, tta_flip)
-
-    return apply
+    return lambda tiles: network_probabilities(network, tf.cast(tiles, tf.float32) / 255.0, tta_flip)

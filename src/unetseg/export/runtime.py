@@ -1,8 +1,6 @@
-"""Running networks and exported files outside TensorFlow: onnxruntime and the LiteRT (TFLite) interpreter.
+"""Running exported files outside TensorFlow: onnxruntime, the LiteRT (TFLite) interpreter, OpenVINO.
 
-`OnnxNetwork` stands in for a Keras network wherever unetseg applies one (its
-`predict_on_batch`), so `unetseg predict --runtime onnx` keeps every other rule of
-predict. `Exported` runs a folder written by `unetseg export` as a user's program
+`Exported` runs a folder written by `unetseg export` as a user's program
 would: the file through its runtime, and what export.json leaves outside the file.
 """
 
@@ -18,32 +16,9 @@ from unetseg.config.params import THRESHOLD, Inference
 from unetseg.core.application import PATCHES, Application
 from unetseg.core.errors import DataError
 from unetseg.data.resize import resize_image
-from unetseg.export.formats import DESCRIPTION, IMAGES, OPSET, needs
+from unetseg.export.formats import DESCRIPTION
 from unetseg.model.applying import largest_component, mask_at, sliding_window
-
-
-def _session(model_bytes: bytes):
-    ort = needs("onnxruntime", "the onnx runtime")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # warnings about unused initialisers are noise to a user
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-
-
-class OnnxNetwork:
-    """A Keras network converted to ONNX in memory, run by onnxruntime: float images in, probabilities out."""
-
-    def __init__(self, network):
-        import tensorflow as tf
-
-        tf2onnx = needs("tf2onnx", "--runtime onnx")
-        self.input_shape = tuple(network.input_shape)
-        signature = [tf.TensorSpec(self.input_shape, tf.float32, name=IMAGES)]
-        proto, _ = tf2onnx.convert.from_function(
-            tf.function(lambda x: network(x, training=False)), input_signature=signature, opset=OPSET)
-        self.session = _session(proto.SerializeToString())
-
-    def predict_on_batch(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {IMAGES: np.ascontiguousarray(images, np.float32)})[0]
+from unetseg.model.runtimes import IMAGES, compile_openvino, needs, onnx_session
 
 
 class _Tflite:
@@ -82,10 +57,13 @@ class Exported:
             raise DataError(f"{folder}: not a folder of unetseg export ({DESCRIPTION}: {error})") from None
         fmt, path = self.description["format"], folder / self.description["file"]
         if fmt == "onnx":
-            session = _session(path.read_bytes())
+            session = onnx_session(path.read_bytes())
             self.run = lambda batch: session.run(None, {IMAGES: batch})[0]
         elif fmt == "tflite":
             self.run = _Tflite(path)
+        elif fmt == "openvino":
+            compiled = compile_openvino(needs("openvino", "the OpenVINO runtime").Core().read_model(path))
+            self.run = lambda batch: compiled(batch)[0]
         else:
             self.run = _saved_model(path)
 

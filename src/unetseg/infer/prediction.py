@@ -30,8 +30,9 @@ from unetseg.data.resize import resize_truth
 from unetseg.infer.inference import Prediction, predict_paths
 from unetseg.infer.pictures import colourize, legend, montage, tint
 from unetseg.infer.rle import rle_encode, write_submission
+from unetseg.model.applied import load_applied
 from unetseg.model.applying import to_mask
-from unetseg.model.modelfile import NO_ENCODER, load_applied
+from unetseg.model.modelfile import NO_ENCODER
 
 OVERLAY_COLOUR = (255, 40, 40)
 
@@ -99,7 +100,8 @@ def predict_validation(
     if resolved.scored is None:
         raise DataError(f"{model_path}: no inference settings recorded: the predict stage applies the model as "
                         "the evaluate stage scored it (its --scored file, models/scored.keras)")
-    model, applied, inference = resolved.network, resolved.application, resolved.inference()
+    applied, inference = resolved.application, resolved.inference()
+    model = resolved.runner(inference)  # the runtime and precision evaluate scored
     pairs = read_pairs(pairs_path)
     rows = pairs[pairs["split"] == VALIDATION].reset_index(drop=True)
     check_output_names(rows["image"])
@@ -129,19 +131,17 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def predict_folder(
     model_path, input_dir, output_dir, options: dict | None = None, rle_path=None, keep_going=False, overlays=True,
-    progress=True, overlap: float | None = None, runtime=None,
+    progress=True, overlap: float | None = None,
 ) -> list[str]:
     """Masks (and overlays, and a Kaggle RLE CSV) for every image of a folder; returns the problems.
 
     The model file's inference settings hold (those evaluate scored, in models/scored.keras),
-    each of `options` (threshold, tta_flip, largest_component; None: the file's) replacing
-    its own, and `overlap` the tiles' of a patch model. The output folder is replaced whole
+    each of `options` (threshold, tta_flip, largest_component, runtime, precision; None: the
+    file's) replacing its own, and `overlap` the tiles' of a patch model. The output folder is replaced whole
     when the run ends (only an earlier output of this command: a folder holding anything else
     is refused). Without `keep_going` the first unreadable file stops the run with its error,
     the old folder left as it was; with it, every unreadable file is skipped and listed. Inputs are never
     overwritten: the output folder and the CSV must lie outside the input folder.
-    `runtime` (unetseg.export.runtime.OnnxNetwork, say) wraps the loaded network to run it
-    elsewhere, every other step alike.
     """
     input_dir, output_dir = Path(input_dir).resolve(), Path(output_dir).resolve()
     for target, what in ((output_dir, "output folder"), (Path(rle_path).resolve() if rle_path else None, "RLE file")):
@@ -162,7 +162,7 @@ def predict_folder(
     if classes is not None and rle_path:
         raise DataError(f"{model_path}: a model of {classes.num_classes} classes, but the RLE file (Kaggle's format) "
                         "holds binary masks only: leave out --rle")
-    model = resolved.network if runtime is None else runtime(resolved.network)
+    model = resolved.runner(inference)
     problems, rows = [], []
     predictions = predict_paths(model, paths, inference, with_images=overlays, application=applied)
     with atomic_output(output_dir) as out:  # replaced whole: no partial folder, no masks of earlier inputs

@@ -16,7 +16,9 @@ the registry's model): the same network, its record joined by the inference sett
 that made evaluate's masks (threshold, mirror average, largest component, the overlap of
 tiles). The predict stage, `unetseg predict` and `unetseg export` apply that record
 (options override it), so each produces the masks evaluate scored, and `inference.*`
-stays out of training's params: changing it reruns evaluate and predict only.
+stays out of training's params: changing it reruns evaluate and predict only. Scored in
+int8, the file also holds the quantized network evaluate scored (OpenVINO's two files
+under openvino_int8/), so what ships is what was scored (unetseg.model.runtimes).
 """
 
 from __future__ import annotations
@@ -24,19 +26,21 @@ from __future__ import annotations
 import json
 import zipfile
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
 
-from unetseg.config.params import THRESHOLD, TTA_FLIP, Inference
-from unetseg.core.application import RESIZE, Application, check_model_application
+from unetseg.config.params import Inference
+from unetseg.core.application import RESIZE, Application
 from unetseg.core.atomic import atomic_output
-from unetseg.core.errors import DataError
-from unetseg.data.classes import ClassMap, check_same
+from unetseg.core.errors import DataError, UnetsegError
+from unetseg.data.classes import ClassMap
+from unetseg.model.runtimes import Int8Network
 
 ALLOWED_PACKAGES = ("unetseg>",)  # registered objects of our own
 RECORD = "unetseg.json"
+INT8_DIR = "openvino_int8/"  # the quantized network evaluate scored, in OpenVINO's two files
+INT8_XML, INT8_WEIGHTS = INT8_DIR + "model.xml", INT8_DIR + "model.bin"
 NO_ENCODER = "none"  # model.encoder of the seed's plain U-Net, which the record leaves out
 
 
@@ -157,19 +161,37 @@ def _rewrite(members, path: Path, record: dict | None) -> None:
             archive.writestr(zipfile.ZipInfo(RECORD), json.dumps(record, indent=2), compress_type=zipfile.ZIP_DEFLATED)
 
 
-def save_scored(model_path: str | Path, path: str | Path, inference: Inference, application: Application) -> None:
+def save_scored(model_path: str | Path, path: str | Path, inference: Inference, application: Application,
+                int8: Int8Network | None = None) -> None:
     """The model file with the inference settings evaluate applied (and, for a patch model, the overlap
-    of `application`, the one evaluate tiled with) in its record: what everything after evaluate applies."""
+    of `application`, the one evaluate tiled with) in its record, and the int8 network it scored if
+    any: what everything after evaluate applies."""
     model_path = Path(model_path)
     record = _record(model_path)
     record["inference"] = {"threshold": inference.threshold, "tta_flip": inference.tta_flip,
-                           "largest_component": inference.largest_component}
+                           "largest_component": inference.largest_component, "runtime": inference.runtime,
+                           "precision": inference.precision,
+                           **({"calibration": int8.calibration} if int8 is not None else {})}
     if application.tiled and record.get("application"):
         record["application"] = {**record["application"], "overlap": application.overlap}
     with zipfile.ZipFile(model_path) as archive:
-        members = [(info, archive.read(info)) for info in archive.infolist()]
+        members = [(info, archive.read(info)) for info in archive.infolist() if not info.filename.startswith(INT8_DIR)]
+    if int8 is not None:
+        members += [(zipfile.ZipInfo(INT8_XML), int8.xml), (zipfile.ZipInfo(INT8_WEIGHTS), int8.weights)]
     with atomic_output(path) as temporary:
         _rewrite(members, temporary, record)
+
+
+def model_int8(path: Path) -> Int8Network | None:
+    """The int8 network evaluate quantized and scored, stored in models/scored.keras; None if none."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if INT8_XML not in archive.namelist():
+                return None
+            xml, weights = archive.read(INT8_XML), archive.read(INT8_WEIGHTS)
+    except (OSError, zipfile.BadZipFile, KeyError) as error:
+        raise DataError(f"{path}: cannot read its int8 network ({INT8_DIR}): {error}") from None
+    return Int8Network(xml, weights, _record(path).get("inference", {}).get("calibration", {}))
 
 
 def _record(path: Path) -> dict:
@@ -209,8 +231,9 @@ def model_inference(path: str | Path) -> Inference | None:
     if record is None:
         return None
     try:
-        return Inference(record["threshold"], record["tta_flip"], record["largest_component"])
-    except (KeyError, TypeError, ValueError) as error:
+        optional = {key: record[key] for key in ("runtime", "precision") if key in record}  # older files: Keras
+        return Inference(record["threshold"], record["tta_flip"], record["largest_component"], **optional)
+    except (KeyError, TypeError, ValueError, UnetsegError) as error:
         raise DataError(f"{path}: {RECORD} has no readable inference record ({error})") from None
 
 
@@ -245,54 +268,3 @@ def load_model(path: str | Path) -> keras.Model:
             return keras.saving.load_model(path, compile=False, safe_mode=True)
     except (ValueError, TypeError, OSError, KeyError) as error:
         raise DataError(f"{path}: cannot load model: {error}") from None
-
-
-@dataclass(frozen=True)
-class AppliedModel:
-    """A model file resolved once for use (evaluate, predict, `unetseg predict`, export): its network,
-    class map and how it meets an image, checked before anything reads them."""
-
-    path: Path
-    network: keras.Model
-    classes: ClassMap | None
-    application: Application
-    scored: Inference | None  # the inference settings evaluate scored it with (models/scored.keras)
-
-    def inference(self, threshold: float | None = None, tta_flip: bool | None = None,
-                  largest_component: bool | None = None) -> Inference:
-        """The settings to apply: those given (command-line options), else the file's (what evaluate
-        scored), else the defaults (threshold 0.5, the mirror average, every region)."""
-        if self.classes is not None and (threshold not in (None, THRESHOLD) or largest_component):
-            option = "--largest-component" if largest_component else "--threshold"
-            raise DataError(f"{self.path}: a model of {self.classes.num_classes} classes takes each pixel's most "
-                            f"probable class: leave out {option} (it applies to binary models)")
-        base = self.scored or Inference(THRESHOLD, TTA_FLIP, False)
-        given = {"threshold": threshold, "tta_flip": tta_flip, "largest_component": largest_component}
-        return replace(base, **{key: value for key, value in given.items() if value is not None})
-
-
-def load_applied(path, params: tuple[ClassMap | None, Application | None, str] | None = None,
-                 overlap: float | None = None) -> AppliedModel:
-    """A model file with its records. `params`, the (class map, application, model.encoder) of
-    params.yaml, must be the file's (an application of None is not checked; its overlap is not
-    compared); the file's own records hold, `overlap` replacing a patch model's."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: model file not found (models/model.keras is the train stage's, "
-                        "models/scored.keras the evaluate stage's: dvc repro writes them)")
-    classes = model_classes(path)
-    if params is not None:
-        check_same(params[0], classes, "params.yaml (classes)", str(path))
-        if model_encoder(path) != params[2]:
-            raise DataError(f"params.yaml has model.encoder {params[2]}, but {path} was trained with "
-                            f"{model_encoder(path)}: rerun the train stage (dvc repro)")
-    network = load_model(path)
-    application = model_application(path, network)
-    if params is not None and params[1] is not None:
-        check_model_application(params[1], application, "params.yaml", str(path))
-    if overlap is not None:
-        if not application.tiled:
-            raise DataError(f"{path}: --overlap is for models trained on patches; this one takes "
-                            f"{application.describe()}")
-        application = replace(application, overlap=overlap)
-    return AppliedModel(path, network, classes, application, model_inference(path))

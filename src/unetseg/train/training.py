@@ -95,6 +95,9 @@ def build_model(params: Params, class_weights, steps_per_epoch: int) -> keras.Mo
     shape = dict(input_shape=(height, width, 3), num_classes=num_classes, filters=m.filters, dropout=m.dropout,
                  output_activation="softmax" if num_classes > 1 else "sigmoid", batch_norm=m.batch_norm)
     if m.encoder == "none":
+        if m.encoder_weights not in ("imagenet", "none"):  # a file named means a wish: say it is not granted
+            print(f"note: model.encoder_weights {m.encoder_weights} is not used: model.encoder is none (the "
+                  "seed's U-Net, trained from scratch)", file=sys.stderr)
         model = build_unet(num_layers=m.num_layers, **shape)
     else:
         model = build_encoder_unet(encoder_weights=pretrained_weights(m.encoder_weights), **shape)
