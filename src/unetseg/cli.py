@@ -192,8 +192,8 @@ def main(argv=None) -> int:
     predict.add_argument("--overlap", type=argument(Patches, "overlap"),
                          help="tiles' overlap for a model trained on patches (default: the model file's)")
     predict.add_argument("--runtime", choices=["keras", "onnx", "openvino"],
-                         help="what runs the network: Keras, onnxruntime or OpenVINO (the last two: the [export] "
-                         "extra); default: the model file's (inference.runtime evaluate scored with), else keras")
+                         help="what runs the network: Keras, onnxruntime (the [export] extra) or OpenVINO; "
+                         "default: the model file's (inference.runtime evaluate scored with), else keras")
     predict.add_argument("--precision", choices=["float32", "int8"],
                          help="int8: the quantized network evaluate scored (OpenVINO; inference.precision int8); "
                          "default: the model file's, else float32")

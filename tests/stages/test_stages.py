@@ -29,6 +29,7 @@ SECTIONS = {cls: name for name, cls in typing.get_type_hints(Params).items()}
 NOT_DECLARED = {"base.workers"}  # how many processes decode changes no output: no rerun for it
 READ_ONLY_IF = {
     "data.resize_masks": "a mask's size differs from its image's",
+    "inference.calibration_images": "inference.precision is int8 (test_repro's inference step runs it)",
     **{f"classes.{key}": "classes are named (test_classes_stages checks them)"
        for key in ("values", "ignore", "masks", "weights")},
     **{f"patches.{key}": "patches are enabled (test_patches_stages checks them)"
