@@ -31,7 +31,8 @@ def main(argv=None):
     classes = ClassMap.from_params(params.classes)
     check = check_data(params.data.images_dir, params.data.masks_dir, params.data, params.base.workers, classes)
     raise_problems(check.problems)
-    table = split_pairs(check.pairs, params.split.val_fraction, params.base.seed, params.split.group_pattern)
+    table = split_pairs(check.pairs, params.split.val_fraction, params.base.seed, params.split.group_pattern,
+                        params.split.groups)
     summary = split_summary(table)
     data_summary = check.summary
     if classes is not None:

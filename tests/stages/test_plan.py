@@ -101,6 +101,23 @@ def test_bad_inputs_are_refused_and_touch_nothing(project, capsys, tmp_path, fix
     assert "--ignore" in _refused(project, capsys, images, masks, "--ignore", "[]")
 
 
+def test_a_groups_file_given_is_kept_and_checked_first(project, capsys, fixed_machine):
+    params, images, masks = project
+    groups = params.parent / "patients.csv"  # 8 patients of two images each, across the names' own groups
+    groups.write_text("id,group\n" + "".join(f"{p.stem},patient{i // 2}\n"
+                                             for i, p in enumerate(sorted(images.iterdir(), key=lambda p: p.stem[::-1]))))
+    from unetseg.config.presets import set_params
+
+    set_params(params, {"split": {"group_pattern": "", "groups": str(groups)}})
+    assert main(["plan", str(images), str(masks), "--params", str(params), "--minutes", "5"]) == 0
+    planned = load_params(params)
+    assert planned.split.groups == str(groups) and planned.split.group_pattern == ""
+    assert "8 groups from split.groups" in capsys.readouterr().out
+    (params.parent / "plan.json").unlink()
+    groups.write_text("id,group\n" + "".join(f"{p.stem},everyone\n" for p in images.iterdir()))
+    assert "need at least 2 (split.groups" in _refused(project, capsys, images, masks)
+
+
 def test_a_pattern_given_is_kept(project, fixed_machine):
     params, images, masks = project
     assert main(["plan", str(images), str(masks), "--params", str(params), "--mask-pattern", "{stem}_mask.*"]) == 0

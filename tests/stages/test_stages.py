@@ -312,6 +312,28 @@ def test_unreadable_image_names_it_and_writes_nothing(run, tmp_path, capsys):
     assert not out.exists() and not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
 
 
+def test_split_takes_groups_from_a_file_and_names_a_bad_one(run, tmp_path, capsys):
+    ids = sorted(pd.read_csv(run / "pairs.csv").id)
+    groups = tmp_path / "patients.csv"
+    groups.write_text("id,group\n" + "".join(f"{id_}.jpg,patient{i % 4}\n" for i, id_ in enumerate(ids)))
+    data = {"images_dir": str(run / "sample" / "train"), "masks_dir": str(run / "sample" / "train_masks")}
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(data=data, split={"group_pattern": "",
+                                                                                 "groups": str(groups)}))
+    out = tmp_path / "out"
+    args = ["--params", str(params), "--out", str(out / "pairs.csv"), "--summary", str(out / "s.json"),
+            "--data-summary", str(out / "d.json")]
+    assert split.main(args) == 0
+    table = pd.read_csv(out / "pairs.csv").sort_values("id")
+    assert list(table.group) == [f"patient{i % 4}" for i in range(len(ids))]
+    assert json.loads((out / "s.json").read_text())["validation_groups"] == 1
+    shutil.rmtree(out)
+    groups.write_text("id,group\n" + "".join(f"{id_},patient\n" for id_ in ids[1:]))
+    assert split.main(args) == 1
+    assert capsys.readouterr().err == f"error: split.groups: {groups}: no group for 1 image(s) (by their id or " \
+                                      f"file name): {ids[0]}\n"
+    assert not out.exists()
+
+
 def test_split_checks_every_file_first_and_lists_every_problem(run, tmp_path, capsys):
     """A truncated image, a mask of the wrong size and an orphan mask: one error, nothing written."""
     data = tmp_path / "data"

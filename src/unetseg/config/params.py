@@ -81,9 +81,13 @@ class Split(Section):
     SECTION = "split"
     val_fraction: float = bounds(gt=0, lt=1)
     group_pattern: str
+    groups: str = ""  # a CSV of id,group for groups the names do not carry (unetseg.data.splitting.read_groups)
 
     def check(self):
         _check_group_regex(self.group_pattern, self.key("group_pattern"))
+        if self.groups and self.group_pattern:
+            raise ParamsError(f"{self.key('groups')} and {self.key('group_pattern')} both give the groups: "
+                              f"set {self.key('group_pattern')} to \"\" to split by the file, or groups to \"\"")
 
 
 @dataclass(frozen=True)

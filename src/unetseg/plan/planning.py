@@ -28,6 +28,7 @@ from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
 from unetseg.data.naming import Naming, describe_names, find_group_pattern, find_naming
 from unetseg.data.pairing import find_pairs
+from unetseg.data.splitting import split_pairs
 from unetseg.plan import decisions as rules
 from unetseg.plan.fingerprint import Fingerprint, fingerprint
 from unetseg.plan.schedule import Workload, plan_schedule
@@ -128,9 +129,15 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
     given, ignore = list(ignore), tuple((v[0] << 16) | (v[1] << 8) | v[2] if isinstance(v, list) else v
                                         for v in ignore)  # colours packed, as the fingerprint reads masks
     naming, pairs = plan_pairing(images_dir, masks_dir, naming)
-    group_pattern, groups = find_group_pattern([p.id for p in pairs])
-    by = f"{groups} groups by {group_pattern!r} (e.g. {pairs[0].id!r})" if group_pattern else \
-        "no group shared by several names (a car, a sequence, a patient): split by image"
+    if params.split.groups:  # the user's groups are kept; the split is tried before anything is written
+        group_pattern = ""
+        groups = len(set(split_pairs(pairs, params.split.val_fraction, params.base.seed, "", params.split.groups)
+                         ["group"]))
+        by = f"{groups} groups from split.groups ({params.split.groups}), kept"
+    else:
+        group_pattern, groups = find_group_pattern([p.id for p in pairs])
+        by = f"{groups} groups by {group_pattern!r} (e.g. {pairs[0].id!r})" if group_pattern else \
+            "no group shared by several names (a car, a sequence, a patient): split by image"
     decisions = [
         Decision("data.images_dir", _relative(images_dir, params_path), f"{len(pairs)} pairs"),
         Decision("data.masks_dir", _relative(masks_dir, params_path), f"{len(pairs)} pairs"),
