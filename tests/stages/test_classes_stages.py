@@ -132,11 +132,19 @@ def test_evaluate_writes_every_curve_dvc_yaml_plots(run):
     """A class run leaves no plot of dvc.yaml without its file (`dvc plots show` would complain)."""
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
     declared = [path for p in plots if isinstance(p, dict) for path in next(iter(p.values()))["y"]]
-    curves = [d for d in declared if d.startswith("eval/plots/")]
+    curves = [d for d in declared if d.startswith("eval/plots/") and d != "eval/plots/confusion.csv"]
     assert len(curves) == 3
     for path in curves:
         table = pd.read_csv(run / "plots" / path.removeprefix("eval/plots/"))
         assert len(table) > 5 and table.drop(columns=["rank", "threshold"], errors="ignore").stack().between(0, 1).all()
+    # the long form of the confusion matrix: each true class's shares, as confusion.csv's rows
+    rows = pd.read_csv(run / "plots" / "confusion.csv")
+    counts = pd.read_csv(run / "confusion.csv", index_col=0)
+    present = [name for name in NAMES if counts.loc[name].sum()]
+    assert sorted(set(rows.actual)) == sorted(present) and set(rows.predicted) <= set(NAMES)
+    shares = pd.crosstab(rows.actual, rows.predicted).reindex(index=present, columns=NAMES, fill_value=0) / 1000
+    expected = counts.loc[present].div(counts.loc[present].sum(axis=1), axis=0)
+    assert np.abs(shares.to_numpy() - expected.to_numpy()).max() <= 0.001
 
 
 def test_predictions_are_palette_label_maps_with_legend_overlays(run):

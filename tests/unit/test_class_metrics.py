@@ -7,7 +7,7 @@ from sklearn.metrics import confusion_matrix, f1_score, jaccard_score
 
 from conftest import shared_dataset
 from unetseg.core.constants import IGNORE
-from unetseg.evaluate.class_metrics import confusion, per_image_scores, summarize_classes
+from unetseg.evaluate.class_metrics import confusion, confusion_rows, confusion_table, per_image_scores, summarize_classes
 
 NAMES = ["sky", "tree", "road", "grass", "water", "building", "mountain", "object"]
 
@@ -81,3 +81,12 @@ def test_class_curves_are_one_vs_rest_over_labelled_pixels():
     assert curve.loc[0.05, "recall"] == 1.0 and curve.loc[0.05, "precision"] == pytest.approx(3 / 9)
     # above 0.55: 0.7 (true) and 0.6 (true); the ignored pixel's 1.0 is not counted
     assert curve.loc[0.55, "precision"] == 1.0 and curve.loc[0.55, "recall"] == pytest.approx(2 / 3)
+
+
+def test_the_long_form_confusion_keeps_each_true_class_shares():
+    matrix = np.array([[970_000, 29_999, 1], [5, 3, 2], [0, 0, 0]])  # a rare cell, a small class, an absent one
+    rows = confusion_rows(confusion_table(matrix, ["bg", "road", "sign"]), rows_per_class=1000)
+    assert list(rows.columns) == ["actual", "predicted"] and len(rows) == 2000
+    counts = rows.value_counts().to_dict()
+    assert counts == {("bg", "bg"): 970, ("bg", "road"): 30, ("road", "bg"): 500, ("road", "road"): 300,
+                      ("road", "sign"): 200}  # largest remainders: 969.999 -> 970, 29.999 -> 30, 0.001 -> 0

@@ -85,6 +85,28 @@ def _mean_of_scored(values: np.ndarray) -> float:
     return float(scored.mean()) if scored.size else 0.0
 
 
+ROWS_PER_CLASS = 1000  # each true class's shares to 0.1 %
+
+
+def confusion_rows(table: pd.DataFrame, rows_per_class: int = ROWS_PER_CLASS) -> pd.DataFrame:
+    """A confusion table in the long form DVC's confusion templates count (columns actual, predicted):
+    each true class's pixels as `rows_per_class` rows shared among the predicted classes in proportion
+    (largest remainders), since a row per pixel would be millions. Its row-normalised plot is the
+    table's; a class absent from the truth has no rows."""
+    actual, predicted = [], []
+    for truth, counts in table.iterrows():
+        counts = counts.to_numpy(float)
+        if counts.sum() == 0:
+            continue
+        share = counts / counts.sum() * rows_per_class
+        whole = np.floor(share).astype(int)
+        short = rows_per_class - int(whole.sum())
+        whole[np.argsort(whole - share, kind="stable")[:short]] += 1  # the largest remainders first
+        actual += [truth] * rows_per_class
+        predicted += [name for name, n in zip(table.columns, whole) for _ in range(n)]
+    return pd.DataFrame({"actual": actual, "predicted": predicted})
+
+
 def confusion_table(matrix: np.ndarray, names) -> pd.DataFrame:
     """A (K, K) matrix of pixel counts as a table: one row per true class, one column per predicted class."""
     table = pd.DataFrame(matrix, index=list(names), columns=list(names))

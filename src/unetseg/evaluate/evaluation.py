@@ -27,6 +27,7 @@ from unetseg.data.classes import ClassMap
 from unetseg.data.masks import read_truth
 from unetseg.data.pairs_table import TRAIN, VALIDATION, read_pairs
 from unetseg.evaluate.calibration import int8_network
+from unetseg.evaluate.class_metrics import confusion_rows
 from unetseg.evaluate.intervals import group_bootstrap_interval
 from unetseg.evaluate.scoring import BinaryScores, ClassScores, GalleryPicks
 from unetseg.infer.pictures import class_gallery, confusion_picture, gallery
@@ -154,7 +155,8 @@ def write_evaluation(
     evaluation: Evaluation, metrics_path, per_image_path, plots_dir, gallery_path, confusion_path, extra=None,
 ) -> None:
     """Write the metrics JSON (finite numbers only), the per-image CSV, the curves, the gallery and the
-    confusion matrix (CSV of counts, and beside it a PNG of its rows normalised), and `extra` (a
+    confusion matrix (CSV of counts, beside it a PNG of its rows normalised, and in the curves the long
+    form DVC's confusion template draws), and `extra` (a
     (path, write(path)) pair: the scored model), all or none: each is written beside its final name,
     and all are put in place once every one is written (unetseg.core.atomic.atomic_outputs)."""
     bad = [k for k, v in _numbers(evaluation.metrics) if not math.isfinite(v)]
@@ -172,6 +174,7 @@ def write_evaluation(
         plots.mkdir()
         for name, table in evaluation.curves.items():
             table.to_csv(plots / f"{name}.csv", index=False, float_format="%.6f")
+        confusion_rows(evaluation.confusion).to_csv(plots / "confusion.csv", index=False)
         evaluation.gallery.save(shown, format="PNG")
         evaluation.confusion.to_csv(matrix)
         confusion_picture(evaluation.confusion).save(picture, format="PNG")
