@@ -44,7 +44,7 @@ SETUPS = {
                     "weights": "none"},
         "train": {"loss": "crossentropy_dice", "monitor": "val_mean_iou"},
     },
-    # the README's class example: 8 scene classes, 15 unknown
+    # the class example of docs/guides/classes.md: 8 scene classes, 15 unknown
     "stanford": {
         "data": {"images_dir": "stanford-background/images", "masks_dir": "stanford-background/masks",
                  "mask_pattern": "{stem}.png"},

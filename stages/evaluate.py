@@ -3,7 +3,7 @@
 In: params inference.*, evaluate.*, base.seed (int8's calibration sample), data.* (the mask rules), classes.*, preprocess.image_size or
 patches.* (checked against the model and the TFRecords); the model; the TFRecords;
 the pairs table and its masks.
-Out: --metrics JSON (see unetseg.evaluate.metrics and the README for what each number is);
+Out: --metrics JSON (see unetseg.evaluate.metrics and docs/reference/outputs.md for what each number is);
 --per-image CSV; --plots folder of curves (CSV); --gallery PNG of the worst and best images;
 --confusion CSV of pixel counts (true class by predicted class) and its row-normalised PNG beside;
 --scored: the model file with the inference settings it was scored with, which the predict stage,

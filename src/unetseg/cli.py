@@ -149,13 +149,13 @@ def _add_inference_options(parser, largest_component: bool = True) -> None:
                             help=f"keep only the largest region (binary models; default: {SCORED} off)")
 
 
-@reports_errors
-def main(argv=None) -> int:
+def build_parser() -> ArgumentParser:
+    """The `unetseg` parser, every subcommand on it: what `main` parses and docs/reference/cli.md shows."""
     parser = ArgumentParser(prog="unetseg", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser(
         "check-data", help="decode every image and mask as the pipeline will; list every problem",
-        description="Pair and decode every file by the pipeline's rules (see the README) and print a "
+        description="Pair and decode every file by the pipeline's rules (docs/guides/your-data.md) and print a "
         "summary (formats, modes, sizes, foreground fractions, non-binary pixels). Every problem is "
         "listed; the exit status is 1 if there is any.",
     )
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
         description="Write the new folder OUT: the exported file and export.json (what it holds, and what "
         "it leaves to its caller). A model trained on resized images exports whole: uint8 RGB images of "
         "any size in, masks at their size out, by predict's rules. A model trained on patches exports "
-        "its tile network; export.json says how to cover an image (README \"Export\").",
+        "its tile network; export.json says how to cover an image (docs/guides/predicting.md).",
     )
     export.add_argument("model", help="a .keras file: models/scored.keras (as evaluate scored it) or the train stage's")
     export.add_argument("out", help="a new folder")
@@ -248,7 +248,12 @@ def main(argv=None) -> int:
     preset.add_argument("name", help="preset name, e.g. 'seed' for the seed post's exact settings")
     preset.add_argument("--params", default="params.yaml")
     preset.set_defaults(run=_preset)
-    args = parser.parse_args(argv)
+    return parser
+
+
+@reports_errors
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     return args.run(args)
 
 

@@ -18,8 +18,10 @@ def _experiments(repo) -> dict:
             rev = exp["revs"][0]
             data = rev.get("data") or {}
             params = data["params"]["params.yaml"]["data"]
-            metrics = data.get("metrics", {}).get("metrics/evaluate.json", {}).get("data", {})
-            found[exp["name"]] = (params["train"]["lr"], metrics.get("dice"))
+            metrics = data.get("metrics", {})
+            scores = metrics.get("metrics/evaluate.json", {}).get("data", {})
+            curves = metrics.get("metrics/train/metrics.json", {}).get("data", {})
+            found[exp["name"]] = (params["train"]["lr"], scores.get("dice"), curves.get("train", {}).get("loss"))
     return found
 
 
@@ -31,9 +33,11 @@ def test_run_queue_and_show(tmp_path):
     status = sh(repo, "dvc", "queue", "status")
     assert "Failed" not in status and "Queued" not in status, status
     experiments = _experiments(repo)
-    assert {name: lr for name, (lr, _) in experiments.items()} == {
+    assert {name: lr for name, (lr, _, _) in experiments.items()} == {
         "lr-low": 5.0e-4, "lr-high": 2.0e-3
     }
-    assert all(0.0 <= dice <= 1.0 for _, dice in experiments.values())
+    assert all(0.0 <= dice <= 1.0 for _, dice, _ in experiments.values())  # each evaluated
+    low, high = (experiments[name][2] for name in ("lr-low", "lr-high"))
+    assert low is not None and high is not None and low != high  # each rate reached its own training
     table = sh(repo, "dvc", "exp", "show", "--csv")
     assert "train.lr" in table and "dice" in table

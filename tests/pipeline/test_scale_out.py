@@ -1,4 +1,4 @@
-"""More than one machine, as the README shows it: a DVC remote round trip, and a two-worker
+"""More than one machine, as docs/guides/scale-out.md shows it: a DVC remote round trip, and a two-worker
 training recorded into the pipeline."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def test_push_then_pull_into_a_fresh_clone_runs_nothing(tmp_path):
     repo = make_repo(tmp_path / "repo", tiny_params())
     sh(repo, "dvc", "repro")
     remote = tmp_path / "remote"
-    sh(repo, "dvc", "remote", "add", "-d", "storage", str(remote))  # as the README shows
+    sh(repo, "dvc", "remote", "add", "-d", "storage", str(remote))  # as docs/guides/scale-out.md shows
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "results and remote")
     sh(repo, "dvc", "push")
@@ -38,7 +38,7 @@ def test_push_then_pull_into_a_fresh_clone_runs_nothing(tmp_path):
 
 
 def test_two_worker_training_recorded_into_the_pipeline(tmp_path):
-    """README recipe: train with two workers outside DVC, `dvc commit -f train`, `dvc repro`."""
+    """docs/guides/scale-out.md: train with two workers outside DVC, `dvc commit -f train`, `dvc repro`."""
     repo = make_repo(tmp_path / "repo", tiny_params())
     sh(repo, "dvc", "repro", "preprocess")
     set_param(repo, "train", "strategy", "multi_worker")

@@ -133,7 +133,7 @@ def test_a_pattern_given_is_kept(project, fixed_machine):
     ("carvana-sample", (), {"split.group_pattern": "^([^_]+)_", "preprocess.image_size": [128, 128]}),
 ])
 def test_plans_of_the_real_datasets(project, fixed_machine, dataset, ignore, expected):
-    """The decisions the README reports for each real set, by their two folders alone."""
+    """The decisions docs/guides/your-data.md reports for each real set, by their two folders alone."""
     root = shared_dataset(dataset)
     folders = (root / "train", root / "train_masks") if (root / "train").is_dir() else (root / "images", root / "masks")
     plan = planning.make_plan(*folders, project[0], 20, ignore)

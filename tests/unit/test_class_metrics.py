@@ -7,7 +7,13 @@ from sklearn.metrics import confusion_matrix, f1_score, jaccard_score
 
 from conftest import shared_dataset
 from unetseg.core.constants import IGNORE
-from unetseg.evaluate.class_metrics import confusion, confusion_rows, confusion_table, per_image_scores, summarize_classes
+from unetseg.evaluate.class_metrics import (
+    confusion,
+    confusion_rows,
+    confusion_table,
+    per_image_scores,
+    summarize_classes,
+)
 
 NAMES = ["sky", "tree", "road", "grass", "water", "building", "mountain", "object"]
 

@@ -51,7 +51,7 @@ LOSS_NAMES = typing.get_args(typing.get_type_hints(Train)["loss"])
 @pytest.mark.parametrize("name", LOSS_NAMES)
 def test_every_loss_name_gives_its_definition_in_both_binary_modes(rng, name, ignoring):
     """Each `train.loss` name params accept, as a binary loss (resize mode; patches, whose losses leave
-    ignored pixels out: here there are none), against the formula the README gives for it."""
+    ignored pixels out: here there are none), against its formula, written out below."""
     y_true = (rng.random((2, 8, 8, 1)) > 0.5).astype("float32")
     y_pred = np.clip(rng.random((2, 8, 8, 1)), 0.01, 0.99).astype("float32")
     bce = -(y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred)).mean()

@@ -181,7 +181,7 @@ def test_preset_keeps_comments_and_other_values(tmp_path):
     path.write_text((ROOT / "params.yaml").read_text())
     changed = apply_preset(path, "seed")
     text = path.read_text()
-    assert "# the seed's 64 trains" in text
+    assert "# first block's filters, doubled each level; the seed's 64 trains many times slower" in text
     assert load_params(path).train.lr == 1.0e-5
     assert changed["train.lr"] == (1.0e-3, 1.0e-5)
     assert load_params(path).data == load_params(ROOT / "params.yaml").data

