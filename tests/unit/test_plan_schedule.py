@@ -32,3 +32,25 @@ def test_many_images_and_little_time_make_shorter_epochs_then_an_error():
 def test_timings_rounded_to_a_grid_absorb_small_noise():
     assert rounded(0.5) == rounded(0.51) == rounded(0.49)
     assert rounded(0.5) != rounded(0.6)
+
+
+def test_work_of_other_processes_while_the_steps_are_timed_is_measured_and_said():
+    import subprocess
+    import sys
+    import time
+
+    from unetseg.plan import throughput
+
+    if throughput._machine_busy_seconds() is None:
+        pytest.skip("no /proc/stat counting this process's cores: the plan cannot tell, and says nothing")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # running
+        result, busy = throughput._busy_elsewhere(lambda: time.sleep(1.5) or "timed")
+    finally:
+        spinner.kill()
+    assert result == "timed" and busy >= 0.7  # the spinner's core, whatever else ran
+    note = throughput.Throughput(1.2, 0.01, busy).busy_note()
+    assert f"other processes used {busy:.1f} of" in note and "plan again on an idle machine" in note
+    assert throughput.Throughput(1.2, 0.01, 0.2).busy_note() == ""
+    assert throughput.Throughput(1.2, 0.01, None).busy_note() == ""

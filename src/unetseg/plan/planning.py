@@ -165,7 +165,7 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
     estimate = f"about {math.ceil(schedule.total / 60)} of {minutes:g} minutes"
     decisions += [
         Decision("train.epochs", schedule.epochs, f"{estimate}: a training step of {throughput.train_step:g} s "
-                 f"on this machine ({work.train_images} training images, batch {work.batch_size})"),
+                 f"on this machine ({work.train_images} training images, batch {work.batch_size}){throughput.busy_note()}"),
         Decision("train.steps_per_epoch", schedule.steps_per_epoch,
                  "one pass over the training images" if schedule.steps_per_epoch * work.batch_size
                  >= work.train_images and application["mode"] == "resize" else "batches an epoch, to fit the time"),

@@ -27,13 +27,50 @@ GRID = 1.1  # times are rounded to a power of this
 WARMUP_STEPS = 2  # the first steps trace the graph
 
 
+BUSY = 0.5  # cores used by other processes while timing, above which the plan says its schedule is short
+
+
 @dataclass(frozen=True)
 class Throughput:
     train_step: float  # seconds a training step of one batch
     infer_item: float  # seconds to predict one input (an image, or a tile) in batches of the training batch size
+    busy_elsewhere: float | None = None  # cores other processes used meanwhile; None where it cannot be told
 
     def as_record(self) -> dict:
-        return {"train_step_seconds": self.train_step, "infer_item_seconds": self.infer_item}
+        return {"train_step_seconds": self.train_step, "infer_item_seconds": self.infer_item,
+                "cores_busy_elsewhere": self.busy_elsewhere}
+
+    def busy_note(self) -> str:
+        """A clause for the schedule's reason when other work slowed the timed steps: the schedule is then
+        shorter than this machine gives when idle, and a user should know to plan again."""
+        if self.busy_elsewhere is None or self.busy_elsewhere < BUSY:
+            return ""
+        return (f"; other processes used {self.busy_elsewhere:.1f} of {len(os.sched_getaffinity(0))} cores "
+                "while it was timed: plan again on an idle machine for the full schedule")
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds the machine's cores have been busy since boot (/proc/stat); None where /proc/stat is
+    absent or counts other cores than this process may use (a container on a larger host)."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    if sum(line.startswith("cpu") and line[3:4].isdigit() for line in lines) != len(os.sched_getaffinity(0)):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in lines[0].split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _busy_elsewhere(function) -> tuple[object, float | None]:
+    """`function()`'s result, and the cores that other processes kept busy while it ran."""
+    machine, own, start = _machine_busy_seconds(), os.times(), time.perf_counter()
+    result = function()
+    machine_after, own_after, wall = _machine_busy_seconds(), os.times(), time.perf_counter() - start
+    if machine is None or machine_after is None:
+        return result, None
+    mine = own_after.user + own_after.system - own.user - own.system
+    return result, round(max(0.0, (machine_after - machine - mine) / wall), 1)
 
 
 def cpu_name() -> str:
@@ -82,8 +119,8 @@ def measure_throughput(params: Params, input_size: tuple[int, int], steps: int =
     masks = rng.integers(0, max(classes, 2), (batch, *input_size, 1)).astype(np.float32)
     for _ in range(WARMUP_STEPS):
         model.train_on_batch(images, masks)
-    train_step = _median_time(lambda: model.train_on_batch(images, masks), steps)
+    train_step, busy = _busy_elsewhere(lambda: _median_time(lambda: model.train_on_batch(images, masks), steps))
     model.predict_on_batch(images)
     infer_batch = _median_time(lambda: model.predict_on_batch(images), steps)
     keras.backend.clear_session()
-    return Throughput(rounded(train_step), rounded(infer_batch / batch))
+    return Throughput(rounded(train_step), rounded(infer_batch / batch), busy)
