@@ -49,6 +49,9 @@ def test_plan_rewrites_the_params_in_place_and_writes_its_reasons(project, capsy
     assert "train.epochs" in keys and "preprocess.image_size" in keys
     assert all(d["because"] for d in record["decisions"])
     assert record["machine"]["train_step_seconds"] > 0 and record["fingerprint"]["pairs"] == 16
+    # int8 is the default precision: the int8 network and its making were timed, and count in the estimate
+    assert record["machine"]["int8_item_seconds"] > 0 and record["machine"]["int8_quantize_seconds"] > 0
+    assert record["estimate_seconds"]["int8 calibration"] > record["machine"]["int8_quantize_seconds"]
     assert "preprocess.image_size" in out and "dvc repro" in out
     # the schedule fits the budget by the plan's own estimate
     assert sum(record["estimate_seconds"].values()) <= 5 * 60

@@ -160,8 +160,7 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
     planned = _planned_params(params_path, decisions)
     throughput = measure_throughput(planned, application["size"])
     work = _workload(fp, planned, application)
-    schedule = plan_schedule(work, throughput.train_step, throughput.infer_item, minutes,
-                             application["mode"] == "patches")
+    schedule = plan_schedule(work, throughput, minutes, application["mode"] == "patches")
     estimate = f"about {math.ceil(schedule.total / 60)} of {minutes:g} minutes"
     decisions += [
         Decision("train.epochs", schedule.epochs, f"{estimate}: a training step of {throughput.train_step:g} s "
@@ -198,6 +197,8 @@ def _workload(fp: Fingerprint, params, application: dict) -> Workload:
         workers=worker_count(params.base.workers),
         validation_items=params.patches.validation_tiles if patches else validation,
         items_per_image=per_image, mirror=params.inference.tta_flip,
+        calibration_items=params.inference.calibration_images if patches  # tiles drawn across the images
+        else min(params.inference.calibration_images, count - validation),
     )
 
 

@@ -1,5 +1,10 @@
 """How fast this machine trains and applies the planned network: a few timed steps, rounded.
 
+Where evaluate and predict will run the network in int8 (`inference.precision`), its
+quantization is timed too (on a few random images) and the int8 network's inference: how much
+faster int8 runs depends on the machine and the network (from about 1.3 times for the
+encoder to 6 times for the plain U-Net on one AVX-512 machine), so it is measured, not assumed.
+
 The network is the one training builds (`build_model`, same params, same
 determinism setting), fed random batches of the planned input size: the input
 pipeline runs beside it in training and costs little there: on the sample, the
@@ -22,9 +27,11 @@ import numpy as np
 
 from unetseg.config.params import Params
 from unetseg.core.cpu import cpu_flags
+from unetseg.model.runtimes import INT8, OPENVINO, quantize, runtime_network
 
 GRID = 1.1  # times are rounded to a power of this
 WARMUP_STEPS = 2  # the first steps trace the graph
+QUANTIZE_SAMPLES = 8  # random images that calibrate the int8 network timed: enough to time it, not to use it
 
 
 BUSY = 0.5  # cores used by other processes while timing, above which the plan says its schedule is short
@@ -35,9 +42,12 @@ class Throughput:
     train_step: float  # seconds a training step of one batch
     infer_item: float  # seconds to predict one input (an image, or a tile) in batches of the training batch size
     busy_elsewhere: float | None = None  # cores other processes used meanwhile; None where it cannot be told
+    int8_item: float | None = None  # the int8 network's seconds an input, where int8 is planned
+    quantize: float = 0.0  # seconds to convert, quantize (on a few samples) and compile the network for int8
 
     def as_record(self) -> dict:
         return {"train_step_seconds": self.train_step, "infer_item_seconds": self.infer_item,
+                "int8_item_seconds": self.int8_item, "int8_quantize_seconds": self.quantize,
                 "cores_busy_elsewhere": self.busy_elsewhere}
 
     def busy_note(self) -> str:
@@ -122,5 +132,13 @@ def measure_throughput(params: Params, input_size: tuple[int, int], steps: int =
     train_step, busy = _busy_elsewhere(lambda: _median_time(lambda: model.train_on_batch(images, masks), steps))
     model.predict_on_batch(images)
     infer_batch = _median_time(lambda: model.predict_on_batch(images), steps)
+    int8_item, quantize_seconds = None, 0.0
+    if params.inference.precision == INT8:  # evaluate and predict run the int8 network: its speed, and its making
+        start = time.perf_counter()
+        samples = rng.integers(0, 256, (QUANTIZE_SAMPLES, *input_size, 3), dtype=np.uint8)
+        network = runtime_network(model, OPENVINO, INT8, quantize(model, samples, {}))
+        quantize_seconds = rounded(time.perf_counter() - start)
+        network.predict_on_batch(images)
+        int8_item = rounded(_median_time(lambda: network.predict_on_batch(images), steps) / batch)
     keras.backend.clear_session()
-    return Throughput(rounded(train_step), rounded(infer_batch / batch), busy)
+    return Throughput(rounded(train_step), rounded(infer_batch / batch), busy, int8_item, quantize_seconds)
