@@ -105,7 +105,8 @@ def main() -> None:
         "cpu": cpu, "plan": {k: decisions[k] for k in SHOWN if k in decisions}, "hand": hand,
         "estimate_seconds": plan.get("estimate_seconds", {}), "stage_seconds": stages,
         "plan_seconds": round(plan_seconds),
-        "repro_seconds": round(repro), "scores": scores, "per_class": metrics.get("per_class"),
+        "repro_seconds": round(repro), "scores": scores,
+        "per_class": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }))
     if not args.keep:
         shutil.rmtree(repo, ignore_errors=True)

@@ -57,6 +57,26 @@ def test_the_int8_network_runs_close_to_float32(network, rng, tmp_path, monkeypa
     assert 0 < np.abs(got - expected).mean() < 0.02
 
 
+def test_the_first_convolution_stays_in_float(network, rng):
+    """Quantized, the image that enters it would keep half its levels: dark images lose detail."""
+    import openvino as ov
+
+    samples = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    model = runtimes.Int8Network(*runtimes.quantize(network, samples, {}).__dict__.values()).model()
+    assert isinstance(model, ov.Model)
+    first, *others = [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+    assert "FakeQuantize" not in _upstream(first) and all("FakeQuantize" in _upstream(op) for op in others)
+
+
+def _upstream(op) -> list[str]:
+    """The types of the operations between the network's input and `op`'s first input."""
+    types, node = [], op.input_value(0).get_node()
+    while node.get_type_name() != "Parameter":
+        types.append(node.get_type_name())
+        node = node.input_value(0).get_node()
+    return types
+
+
 def test_int8_needs_openvino_and_the_network_evaluate_quantized(network):
     with pytest.raises(ParamsError, match="inference.precision int8 runs on OpenVINO, not keras: set inference.runtime"):
         Inference(0.5, False, False, runtime="keras", precision="int8")
