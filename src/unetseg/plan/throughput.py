@@ -2,8 +2,8 @@
 
 Where evaluate and predict will run the network in int8 (`inference.precision`), its
 quantization is timed too (on a few random images) and the int8 network's inference: how much
-faster int8 runs depends on the machine and the network (from about 1.3 times for the
-encoder to 6 times for the plain U-Net on one AVX-512 machine), so it is measured, not assumed.
+faster int8 runs depends on the machine's instructions and on the network, by far
+(docs/results.md#r-data-plan-int8-cost), so it is measured, not assumed.
 
 The network is the one training builds (`build_model`, same params, same
 determinism setting), fed random batches of the planned input size: the input
