@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks")]
 CASES = [("default U-Net 128x128", "none", (128, 128)), ("default U-Net 256x256", "none", (256, 256)),
          ("efficientnet_lite0 encoder 192x256", "efficientnet_lite0", (192, 256))]
 SAMPLES = (8, 32, 128)
@@ -32,13 +32,10 @@ BATCH = 8
 
 
 def per_item(step, images: np.ndarray, repeats: int) -> float:
-    step(images)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step(images)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) / len(images)
+    """Seconds an image, the median of `repeats` batches after a warm-up (benchmarks/export.py's timing)."""
+    from export import per_second
+
+    return 1.0 / per_second(lambda: step(images), len(images), repeats)
 
 
 def measure(encoder: str, size: tuple[int, int], repeats: int) -> dict:
@@ -78,7 +75,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from runtimes import cpu
 
     for name, encoder, size in CASES:
