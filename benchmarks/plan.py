@@ -30,7 +30,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "src", "weights", ".dvc/config", ".dvcignore", ".gitignore"]
 SETS = {  # folders, and the void value a user would know from the dataset's documentation
     "sample": ("data/sample/train", "data/sample/train_masks", []),
     "carvana": (DATASETS / "carvana-sample/train", DATASETS / "carvana-sample/train_masks", []),

@@ -15,7 +15,7 @@ import yaml
 from conftest import ROOT, write_yaml
 from unetseg.core.startup import LOG_LEVEL, OURS
 
-PROJECT_FILES = ["dvc.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["dvc.yaml", "stages", "src", "weights", ".dvc/config", ".dvcignore", ".gitignore"]
 
 
 def env_for(repo: Path) -> dict:

@@ -65,6 +65,14 @@ def test_repro_reruns_only_what_a_change_touches(tmp_path):
     assert stage and all(np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(tmp_path / "got" / "masks" / p.name)))
                          for p in stage)
 
+    # encoder weights of one's own live in weights/, a dependency of train: a file added or replaced there
+    # retrains (params refuse a path elsewhere); the folder's note to users is no dependency
+    (repo / "weights" / "README.md").write_text("edited")
+    assert json.loads(sh(repo, "dvc", "status", "--json")) == {}
+    (repo / "weights" / "mine.pth").write_bytes(b"weights")
+    assert json.loads(sh(repo, "dvc", "status", "--json")) == {"train": [{"changed deps": {"weights": "modified"}}]}
+    (repo / "weights" / "mine.pth").unlink()
+
     set_param(repo, "preprocess", "image_size", [16, 16])
     assert stages_run(sh(repo, "dvc", "repro")) == ["preprocess", "train", "evaluate", "predict"]
 

@@ -260,3 +260,29 @@ def test_training_refuses_tfrecords_made_with_another_class_map(run, tmp_path, c
     err = capsys.readouterr().err
     assert "the class map changed" in err and "manifest.json" in err
     assert not (tmp_path / "model.keras").exists()
+
+
+def test_onednns_int32_line_is_kept_off_the_terminal_while_a_class_model_trains(run, tmp_path, monkeypatch, capfd):
+    """On CPUs without AVX-512, TensorFlow prints this E line once a class training's graph runs (it
+    falls back to another kernel; nothing fails). Written where TensorFlow writes it, during the fit."""
+    import os
+
+    import keras
+
+    from unetseg.train import training
+    from unetseg.train.callbacks import make_callbacks
+
+    line = ("E0000 00:00:1764764000.123456   4242 util.cc:131] oneDNN supports DT_INT32 only on platforms with "
+            "AVX-512. Falling back to the default Eigen-based implementation if present.\n")
+
+    class NativeLines(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:
+                os.write(2, line.encode() + b"a line of the run's own\n")
+
+    monkeypatch.setattr(training, "make_callbacks", lambda *args: [NativeLines(), *make_callbacks(*args)])
+    params = params_from_dict(classes_params(run / "sample", train={"epochs": 1}))
+    training.train(params, run / "tfrecords", tmp_path / "model.keras", tmp_path / "live", tmp_path / "backup")
+    err = capfd.readouterr().err
+    assert "a line of the run's own" in err and "DT_INT32" not in err
+    assert (tmp_path / "model.keras").exists()

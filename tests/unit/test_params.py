@@ -222,5 +222,11 @@ def test_an_encoder_wants_sides_divisible_by_32_and_weights_it_can_read(tmp_path
                        preprocess={"image_size": [64, 64]})
     assert "model.encoder_weights: imagenet, none, or a path to a .pth or .weights.h5 file, got 'weights.bin'" in \
         _error(tmp_path, data)
-    data["model"]["encoder_weights"] = "mine.pth"
-    assert load_params(write_yaml(tmp_path / "params.yaml", data)).model.encoder_weights == "mine.pth"  # read at training
+    for outside in ("mine.pth", "/data/mine.pth", "weights/../mine.pth", "other/weights/mine.pth"):
+        data["model"]["encoder_weights"] = outside  # where DVC would not see it replaced
+        assert _error(tmp_path, data).endswith(
+            f"model.encoder_weights: {outside} is not in weights/, the folder the train stage depends on: put the "
+            "file there (e.g. weights/mine.pth), so that replacing it retrains")
+    for inside in ("weights/mine.pth", "./weights/lite0/mine.weights.h5"):
+        data["model"]["encoder_weights"] = inside
+        assert load_params(write_yaml(tmp_path / "params.yaml", data)).model.encoder_weights == inside  # read at training

@@ -18,6 +18,7 @@ from typing import Literal
 
 from unetseg.config.checks import ParamsError, Section, bounds
 from unetseg.config.class_values import Classes
+from unetseg.core.constants import WEIGHTS_DIR
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,8 @@ class Data(Section):
         try:
             self.mask_pattern.format(stem="x", id="x")
         except (KeyError, IndexError, ValueError) as error:
-            raise ParamsError(
-                f"{key}: {self.mask_pattern!r} is not a valid pattern ({error!r}); "
-                "the only fields allowed are {stem} and {id}"
-            ) from None
+            raise ParamsError(f"{key}: {self.mask_pattern!r} is not a valid pattern ({error!r}); "
+                              "the only fields allowed are {stem} and {id}") from None
         _check_group_regex(self.id_pattern, self.key("id_pattern"))
 
 
@@ -134,13 +133,16 @@ class Model(Section):
     dropout: float = bounds(ge=0, lt=1)
     batch_norm: bool
     encoder: Literal["none", "efficientnet_lite0"]  # none: the seed's U-Net (unetseg.model.unet)
-    encoder_weights: str  # imagenet | none | a path to a .pth state dict or a Keras .weights.h5 file
+    encoder_weights: str  # imagenet | none | a .pth state dict or a Keras .weights.h5 file under WEIGHTS_DIR
 
     def check(self):
-        weights = self.encoder_weights
-        if weights not in ("imagenet", "none") and not weights.endswith((".pth", ".weights.h5")):
-            raise ParamsError(f"{self.key('encoder_weights')}: imagenet, none, or a path to a .pth or .weights.h5 "
-                              f"file, got {weights!r}")
+        weights, key = self.encoder_weights, self.key("encoder_weights")
+        parts, own = os.path.normpath(weights).split("/"), weights not in ("imagenet", "none")
+        if own and not weights.endswith((".pth", ".weights.h5")):
+            raise ParamsError(f"{key}: imagenet, none, or a path to a .pth or .weights.h5 file, got {weights!r}")
+        if own and parts[0] != WEIGHTS_DIR:  # where DVC would not see it replaced
+            raise ParamsError(f"{key}: {weights} is not in {WEIGHTS_DIR}/, the folder the train stage depends on: "
+                              f"put the file there (e.g. {WEIGHTS_DIR}/{parts[-1]}), so that replacing it retrains")
 
     @property
     def halvings(self) -> int:
@@ -267,10 +269,8 @@ class Params:
         key, (height, width) = (("patches.size", self.patches.size) if self.patches.enabled
                                 else ("preprocess.image_size", self.preprocess.image_size))
         if height % factor or width % factor:
-            if self.model.encoder == "none":
-                why = f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
-            else:
-                why = f"{factor} (model.encoder {self.model.encoder} halves it 5 times)"
+            why = (f"2**model.num_layers = {factor} (the U-Net halves it {self.model.num_layers} times)"
+                   if self.model.encoder == "none" else f"{factor} (model.encoder {self.model.encoder} halves it 5 times)")
             raise ParamsError(f"{key}: {height}x{width} must be divisible by {why}")
         if self.train.jit_compile and self.base.deterministic:
             raise ParamsError("train.jit_compile true does nothing with base.deterministic true (Keras turns XLA off "

@@ -11,6 +11,11 @@ while TensorFlow loads and finds its devices: those start-up lines go, every oth
 line goes on, as it comes, through a filter process of its own (so a crash during the
 import still shows its last words). The one error line dropped is cuInit's "UNKNOWN
 ERROR (303)", what a machine without a GPU driver gives; other CUDA failures show.
+Training runs inside the same filter (`native_logs_filtered`): once its graph is built,
+TensorFlow prints `E... oneDNN supports DT_INT32 only on platforms with AVX-512. Falling
+back to the default Eigen-based implementation` on CPUs without AVX-512, another E line
+that is no failure. The filter process has a session of its own, so a Ctrl-C meant for
+the run does not stop it before it has passed on the run's last lines.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
 
 LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 OURS = "UNETSEG_TF_LOG_LEVEL"  # the value unetseg set, inherited by the stages DVC starts from a unetseg process
@@ -29,7 +36,8 @@ _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
     r"|E\d{4} [\d:.]+ +\d+ cuda_\w+\.cc:\d+\] failed call to cuInit: .*UNKNOWN ERROR \(303\)"
-    r"|To enable the following instructions: .* rebuild TensorFlow)"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+    r"|E\d{4} [\d:.]+ +\d+ util\.cc:\d+\] oneDNN supports DT_\w+ only on platforms with AVX-512\. Falling back)"
 )
 
 
@@ -66,7 +74,7 @@ class _FilteredStderr:
         read, write = os.pipe()
         try:
             self.filter = subprocess.Popen([sys.executable, "-I", "-c", _FILTER, _NOISE.pattern], stdin=read,
-                                           stdout=self.saved, close_fds=True)
+                                           stdout=self.saved, close_fds=True, start_new_session=True)
         except OSError:
             os.close(write)
             os.close(read)
@@ -121,10 +129,24 @@ class _QuietLoader(importlib.abc.Loader):
                 pass
 
 
+def _chosen_by_user() -> bool:
+    return LOG_LEVEL in os.environ and os.environ.get(OURS) != os.environ[LOG_LEVEL]
+
+
+@contextmanager
+def native_logs_filtered():
+    """The noise lines dropped from the process's stderr while the block runs, unless the user chose
+    TensorFlow's log level (main thread only: the file descriptors are the process's)."""
+    if _chosen_by_user() or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with _FilteredStderr():
+        yield
+
+
 def quiet_tensorflow_start() -> None:
     """Filter TensorFlow's start-up lines, unless the user chose its log level or it is loaded already."""
-    chosen_by_user = LOG_LEVEL in os.environ and os.environ.get(OURS) != os.environ[LOG_LEVEL]
-    if chosen_by_user or "tensorflow" in sys.modules:
+    if _chosen_by_user() or "tensorflow" in sys.modules:
         return
     os.environ[LOG_LEVEL] = os.environ[OURS] = "2"
     if not any(isinstance(finder, _QuietImport) for finder in sys.meta_path):

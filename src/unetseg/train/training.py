@@ -19,6 +19,7 @@ from unetseg.config.params import Params
 from unetseg.core import cpu
 from unetseg.core.application import Application
 from unetseg.core.errors import DataError, UnetsegError
+from unetseg.core.startup import native_logs_filtered
 from unetseg.data.classes import ClassMap, loss_weights
 from unetseg.data.pairs_table import TRAIN, VALIDATION
 from unetseg.model.efficientnet_lite import pretrained_weights
@@ -269,7 +270,7 @@ def train(
         model = build_model(params, inputs.class_weights, steps)
     live = open_live(live_dir, resume) if me.is_chief else None
     try:
-        with interrupts_deferred() as interrupted:
+        with interrupts_deferred() as interrupted, native_logs_filtered():
             history = model.fit(
                 train_ds,
                 validation_data=validation_ds,
