@@ -30,6 +30,9 @@ CASES = [
     (["a1.jpg", "b2.jpg"], ["a1.png", "b2.tif"], Naming("{stem}.*", "")),  # mixed extensions: a wildcard
     (["only.jpg"], ["only_lesion.png"], Naming("{stem}_lesion.png", "")),
     (["img_0.png", "img_1.png"], ["lbl_0_{x}.png", "lbl_1_{x}.png"], Naming("lbl_{id}_{{x}}.png", "^img_(.+)$")),
+    # files that are no images beside the masks (Windows' thumbnails, a README, a class table): no masks
+    (["a.jpg", "b.jpg", "Thumbs.db"], ["a.png", "b.png", "Thumbs.db", "desktop.ini", "README.txt", "classes.csv"],
+     Naming("{stem}.png", "")),
 ]
 
 
@@ -39,7 +42,7 @@ def test_naming_found_pairs_every_file(tmp_path, images, masks, expected):
     naming = find_naming(images_dir, masks_dir)
     assert naming == expected
     pairs, problems = find_pairs(images_dir, masks_dir, naming.mask_pattern, naming.id_pattern)
-    assert problems == [] and len(pairs) == len(images)
+    assert problems == [] and len(pairs) == len([name for name in images if name != "Thumbs.db"])
 
 
 def test_masks_beside_their_images(tmp_path):
@@ -80,3 +83,10 @@ def test_check_data_names_the_pattern_that_pairs(tmp_path):
     hint = check.problems[-1]
     assert hint.startswith("hint: images are named like 21_training.tif; masks like 21_manual1.gif")
     assert "--mask-pattern '{id}_manual1.gif' --id-pattern '^(.+)_training$'" in hint
+
+
+def test_masks_of_a_format_unetseg_cannot_read_are_named_so(tmp_path):
+    images_dir, masks_dir = _folders(tmp_path, ["a.jpg", "b.jpg"], ["a.webp", "b.webp"])
+    assert find_naming(images_dir, masks_dir) is None
+    hint = check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir), "{stem}.png")).problems[-1]
+    assert "masks like a.webp, b.webp (no image files among them: .bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff)" in hint

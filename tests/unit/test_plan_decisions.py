@@ -175,3 +175,15 @@ def test_a_label_map_drawn_in_grey_levels_is_not_a_noisy_binary_mask(tmp_path):
         masks.append(labels)
     chosen = plan(tmp_path, masks)
     assert chosen["classes.values"] == [0, 50, 100, 150, 200]
+
+
+def test_binary_masks_drawn_1_in_some_files_and_255_in_others_are_binary(tmp_path):
+    masks = blobs(4) + blobs(4, value=1, seed=1)
+    assert plan(tmp_path / "mixed", masks)["classes.names"] == []  # and the split stage reads every mask so
+    task, found = plan_task(fingerprint(find_pairs(tmp_path / "mixed/images", tmp_path / "mixed/masks", "{stem}.png")[0],
+                                        10**8, workers=1), ())
+    assert task.binary and "1 in some masks and 255 in others" in found[0].because
+    # with 255 beside 1 in a mask, 255 is void around the objects (as in PASCAL VOC): not binary
+    border = [np.where(m > 0, 1, 0).astype(np.uint8) for m in blobs(4)]
+    border[0][:4] = 255
+    assert plan(tmp_path / "void", border + blobs(4))["classes.names"] == ["value_0", "value_1", "value_255"]

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from unetseg.data.decoding import list_images, visible_files
+from unetseg.data.decoding import IMAGE_SUFFIXES, list_images, visible_files
 
 SEPARATORS = "_-. "
 MIN_GROUPS = 5  # fewer groups than this make a validation side of one or two groups: split by image instead
@@ -70,7 +70,7 @@ def find_naming(images_dir, masks_dir) -> Naming | None:
     or None when the names do not show one."""
     if Path(images_dir).resolve() == Path(masks_dir).resolve():
         return _beside(list_images(Path(images_dir)))
-    images, masks = list_images(Path(images_dir)), visible_files(Path(masks_dir))
+    images, masks = list_images(Path(images_dir)), list_images(Path(masks_dir))
     if not images or not masks:
         return None
     stems = [p.stem for p in images]
@@ -142,8 +142,10 @@ def describe_names(images_dir, masks_dir, shown: int = 2) -> str:
     def first(files):
         return ", ".join(p.name for p in files[:shown]) or "nothing"
 
+    masks = list_images(Path(masks_dir))
+    others = "" if masks else f" (no image files among them: {', '.join(sorted(IMAGE_SUFFIXES))})"
     return (f"images are named like {first(list_images(Path(images_dir)))}; "
-            f"masks like {first(visible_files(Path(masks_dir)))}")
+            f"masks like {first(masks or visible_files(Path(masks_dir)))}{others}")
 
 
 def group_candidates(ids: list[str]) -> dict[str, int]:

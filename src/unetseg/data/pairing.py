@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unetseg.core.errors import DataError
-from unetseg.data.decoding import IMAGE_SUFFIXES, list_images, visible_files
+from unetseg.data.decoding import IMAGE_SUFFIXES, list_images
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def find_pairs(images_dir, masks_dir, mask_pattern: str, id_pattern: str = "") -
         if not folder.is_dir():
             raise DataError(f"{folder}: {what} folder not found (data.{what}_dir)")
     id_regex = re.compile(id_pattern) if id_pattern else None
-    mask_files = {p.name: p for p in visible_files(masks_dir)}
+    mask_files = {p.name: p for p in list_images(masks_dir)}  # a README or Thumbs.db beside them is no mask
     images = list_images(images_dir)
 
     expected = {}  # image -> (id, mask name pattern)

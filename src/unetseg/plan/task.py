@@ -87,7 +87,7 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
         kinds = [COLOUR]
     if len(kinds) > 1:
         raise DataError(f"the masks mix encodings ({', '.join(kinds)}): plan one kind at a time")
-    decisions = []
+    decisions, mixed = [], False
     totals = _value_totals(fp)
     if _is_noisy_binary(fp, totals):
         worst = max(r.get("nonbinary", 0.0) for r in fp.results)
@@ -130,7 +130,15 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
         colours = kinds == [COLOUR]
         # the binary reader takes a mask of one level as background only when that level is 0
         lone = kept[0] != 0 and any(set(r["values"]) <= {kept[0], *ignore} for r in fp.results)
-        if len(kept) == 2 and not present and not lone:
+        # some masks 0/1, others 0/255, none with both (where 255 would be void): binary, as each is read
+        mixed = not colours and not present and kept == [0, 1, 255] and not any(
+            {1, 255} <= set(r["values"]) for r in fp.results)
+        if mixed:
+            task, share = Task(True, (0, 1), threshold=0.5), (totals[1] + totals[255]) / sum(totals.values())
+            if share > MAJORITY:
+                raise DataError(f"binary masks, objects 1 in some and 255 in others, covering {share:.0%} of the "
+                                "pixels: set classes.* by hand (docs/guides/classes.md)")
+        elif len(kept) == 2 and not present and not lone:
             if colours:  # two colours of any hue: the brighter is the object, as masks are read
                 kept.sort(key=lambda v: 299 * (v >> 16) + 587 * ((v >> 8) & 255) + 114 * (v & 255))
             task = Task(True, tuple(kept), colours=colours)
@@ -143,7 +151,7 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
         why = (f"the bright value covers {share:.0%} of the pixels: the dark one is the structure, planned as a "
                "class of its own")
     elif task.binary:
-        why = f"binary masks (objects {share:.1%} of the pixels)"
+        why = f"binary masks (objects {share:.1%} of the pixels{', 1 in some masks and 255 in others' * mixed})"
     else:
         why = f"{len(task.values)} mask values: one class each"
         top = max(task.values)
