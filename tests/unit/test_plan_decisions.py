@@ -182,8 +182,47 @@ def test_binary_masks_drawn_1_in_some_files_and_255_in_others_are_binary(tmp_pat
     assert plan(tmp_path / "mixed", masks)["classes.names"] == []  # and the split stage reads every mask so
     task, found = plan_task(fingerprint(find_pairs(tmp_path / "mixed/images", tmp_path / "mixed/masks", "{stem}.png")[0],
                                         10**8, workers=1), ())
-    assert task.binary and "1 in some masks and 255 in others" in found[0].because
+    assert task.binary and "1 in some masks and 255 in others" in {d.key: d for d in found}["classes.names"].because
     # with 255 beside 1 in a mask, 255 is void around the objects (as in PASCAL VOC): not binary
     border = [np.where(m > 0, 1, 0).astype(np.uint8) for m in blobs(4)]
     border[0][:4] = 255
     assert plan(tmp_path / "void", border + blobs(4))["classes.names"] == ["value_0", "value_1", "value_255"]
+
+
+def nuclei(count=6, size=(96, 128), objects=(20, 40), dtype=np.uint8, seed=0):
+    """Instance label maps: discs numbered 1, 2, ... as cell tools save them, a different number in each."""
+    rng = np.random.default_rng(seed)
+    rows, columns = np.mgrid[:size[0], :size[1]]
+    masks = []
+    for _ in range(count):
+        ids = np.zeros(size, dtype)
+        for index in range(1, int(rng.integers(*objects)) + 1):
+            cy, cx = rng.integers(0, size[0]), rng.integers(0, size[1])
+            ids[(rows - cy) ** 2 + (columns - cx) ** 2 < 16] = index
+        masks.append(ids)
+    return masks
+
+
+@pytest.mark.parametrize("objects, dtype", [((20, 40), np.uint8), ((300, 400), np.uint16)], ids=["8-bit", "16-bit"])
+def test_instance_label_maps_are_objects_against_background(tmp_path, objects, dtype):
+    """Object ids, up to hundreds in a 16-bit mask: every nonzero pixel an object, as the reader then reads them
+    (the 16-bit maps were once thresholded at half their scale: empty masks, planned as binary)."""
+    masks = nuclei(objects=objects, dtype=dtype, size=(192, 256) if dtype == np.uint16 else (96, 128))
+    pairs = _write(tmp_path, masks)
+    task, found = plan_task(fingerprint(pairs, 10**8, (), workers=1), ())
+    chosen = {d.key: d for d in found}
+    assert task.binary and chosen["data.instance_masks"].value is True and chosen["classes.names"].value == []
+    share = np.mean([np.count_nonzero(m) / m.size for m in masks])
+    assert f"objects {share:.1%} of the pixels" in chosen["classes.names"].because
+    data = Data(str(tmp_path), str(tmp_path), instance_masks=True)
+    for pair, mask in zip(pairs, masks):
+        assert np.array_equal(read_truth(pair.mask, mask.shape, data).mask, (mask > 0).astype(np.uint8))
+    # read as binary masks without the key, they stop with a line that names it (they once read as empty)
+    with pytest.raises(DataError, match=r"000\.png: mask has \d+ .*data\.instance_masks true"):
+        read_truth(pairs[0].mask, masks[0].shape, Data(str(tmp_path), str(tmp_path)))
+
+
+def test_few_label_values_are_classes_not_object_ids(tmp_path):
+    masks = [np.where(m > 0, (m % 3) + 1, 0).astype(np.uint8) for m in nuclei()]  # classes 1 to 3 on 0
+    task, found = plan_task(fingerprint(_write(tmp_path, masks), 10**8, (), workers=1), ())
+    assert not task.binary and {d.key: d.value for d in found}["data.instance_masks"] is False

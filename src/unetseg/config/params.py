@@ -62,6 +62,7 @@ class Data(Section):
     max_pixels: int = bounds(ge=1, default=100_000_000)
     max_nonbinary_fraction: float = bounds(ge=0, le=1, default=0.05)
     resize_masks: bool = False
+    instance_masks: bool = False  # binary masks of object ids (instance labels): every nonzero pixel is an object
 
     def check(self):
         key = self.key("mask_pattern")
@@ -296,6 +297,7 @@ class Params:
              "use val_mean_iou (evaluate's mean_iou), val_dice, val_loss or val_accuracy"),
             ("inference.largest_component", True, several and self.inference.largest_component,
              "it keeps one foreground region of a binary mask; set it false"),
+            ("data.instance_masks", True, several and self.data.instance_masks, "it reads object ids as objects"),
             ("inference.threshold", self.inference.threshold, several and self.inference.threshold != THRESHOLD,
              f"each pixel takes its most probable class; leave it at {THRESHOLD}"),
         )
@@ -304,8 +306,7 @@ class Params:
                 raise ParamsError(f"{key} {value!r} does not apply {kind}: {hint}")
 
 
-def _check_group_regex(pattern: str, key: str) -> None:
-    """An empty pattern, or a valid regex whose first group captures an id."""
+def _check_group_regex(pattern: str, key: str) -> None:  # an empty pattern, or a regex whose first group is an id
     try:
         compiled = re.compile(pattern)
     except re.error as error:

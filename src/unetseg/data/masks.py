@@ -17,6 +17,8 @@ Masks become {0,1} uint8:
   ringing that every JPEG edge has stays near one level, a grey or blurred picture
   does not.
 - RGB with more than two colours: an error.
+- with `data.instance_masks`, masks of object ids (an instance label map, grey,
+  palette or colours): every nonzero pixel is foreground, however many ids.
 
 With named classes (unetseg.data.classes) a mask is read as values, never thresholded:
 label maps (`classes.masks: labels`) by palette index or grey level (8 or 16 bit;
@@ -76,14 +78,20 @@ def _grey_mask(path: Path, grey: np.ndarray, full: int) -> tuple[np.ndarray, int
         raise DataError(
             f"{path}: mask has {levels.size} classes (values {', '.join(map(str, levels[:8]))}"
             f"{'…' if levels.size > 8 else ''}) but the model is binary: name the classes in classes.names "
-            "(docs/guides/classes.md)"
+            "(docs/guides/classes.md), or, if the values are object ids, set data.instance_masks true"
         )
+    if levels.max() <= full / 2:  # thresholded at half the scale, nothing would be foreground
+        raise DataError(f"{path}: mask has {levels.size} levels, none above half its scale (at most "
+                        f"{levels.max()}): object ids (instance labels)? data.instance_masks true reads every "
+                        "nonzero pixel as an object")
     nonbinary = int(np.count_nonzero((grey > full / 4) & (grey < full * 3 / 4)))
     return (grey > full / 2).astype(np.uint8), nonbinary
 
 
-def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbinary_fraction: float = 1.0) -> MaskReading:
-    """A mask file as {0,1} by the rules of the module docstring.
+def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbinary_fraction: float = 1.0,
+              instances: bool = False) -> MaskReading:
+    """A mask file as {0,1} by the rules of the module docstring; with `instances` (data.instance_masks),
+    a mask of object ids: every nonzero pixel (grey level, palette index or colour) is an object's.
 
     A mask whose non-binary pixels exceed `max_nonbinary_fraction` of its pixels is
     an error: it is probably not a mask, or not a binary one.
@@ -91,7 +99,11 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
     path = Path(path)
     image, info = open_checked(path, "mask", max_pixels)
     nonbinary, bright_background = 0, False
-    if image.mode in ("P", "PA"):
+    if instances:  # however many ids, whatever their values; an alpha channel is no id
+        plain = {"LA": "L", "PA": "P", "RGBA": "RGB"}.get(image.mode)
+        ids = np.asarray(image.convert(plain) if plain else image)
+        mask = (ids.reshape(ids.shape[0], ids.shape[1], -1) != 0).any(axis=2).astype(np.uint8)
+    elif image.mode in ("P", "PA"):
         indices = np.asarray(image.convert("P") if image.mode == "PA" else image)
         used = _levels(indices)
         if used.size > 2:
@@ -178,7 +190,7 @@ def read_truth(
     image by nearest neighbour.
     """
     if classes is None:
-        reading = read_mask(mask_path, data.max_pixels, data.max_nonbinary_fraction)
+        reading = read_mask(mask_path, data.max_pixels, data.max_nonbinary_fraction, data.instance_masks)
     else:
         reading = read_labels(mask_path, classes, data.max_pixels)
     height, width = image_size

@@ -35,6 +35,7 @@ SCALES = (1.0, 0.75, 0.5, 0.375, 0.25)
 # a pixel whose channels are further apart than this is coloured: a grey car on a grey floor has a
 # fifth of its pixels so (Carvana), a grey micrograph none, even saved as JPEG
 COLOURED = 8
+ID_CHANGES = 0.25  # an instance label map changes value at more pixels than this (a row's neighbours) only if it is a picture
 
 
 def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int]:
@@ -73,10 +74,26 @@ def noisy_binary(found: np.ndarray, kind: str, full: int, middle: float) -> bool
     return kind == GREY and len(found) > 2 and (len(found) > MAX_VALUES or ringing)
 
 
-def _labels(values: np.ndarray, full: int, noisy: bool) -> tuple[np.ndarray, list]:
-    """A provisional label image (uint8) and the value of each label: a noisy binary mask (or one of
-    many levels) thresholded at half the full scale, as the binary reader does; else the values."""
+def object_ids(values: np.ndarray, found: np.ndarray, counts: np.ndarray, kind: str, full: int) -> bool:
+    """Values that may be object ids (an instance label map): 0, then ids filling at least half of 1 up to
+    the largest, most of whose pixels are not in the top quarter of the scale (where a binary mask saved
+    as JPEG has its objects), in regions of one value (not a picture: `ID_CHANGES`). A few such values
+    may be classes as well: the planner decides."""
+    if kind == COLOUR or found[0] != 0:
+        return False
+    top = counts[found >= full * 3 / 4].sum()
+    if found[-1] > 2 * max(1, len(found) - 1) or top > counts[1:].sum() / 2:
+        return False
+    return np.count_nonzero(values[:, 1:] != values[:, :-1]) <= ID_CHANGES * values[:, 1:].size
+
+
+def _labels(values: np.ndarray, full: int, noisy: bool, ids: bool) -> tuple[np.ndarray, list]:
+    """A provisional label image (uint8) and the value of each label: object ids too many for a label
+    map as objects on background; a noisy binary mask (or one of many levels) thresholded at half the
+    full scale, as the binary reader does; else the values."""
     found = np.unique(values)
+    if ids and len(found) > MAX_VALUES:
+        return (values != 0).astype(np.uint8), ["low", "high"]
     if noisy or len(found) > MAX_VALUES:
         return (values > full / 2).astype(np.uint8), ["low", "high"]
     return np.searchsorted(found, values).astype(np.uint8), [int(v) for v in found]
@@ -143,10 +160,14 @@ def measure_pair(job: PairJob) -> dict:
     result["distinct"] = len(found)
     result["bright"] = int(np.count_nonzero(values > full / 2))
     result["nonbinary"] = float(np.count_nonzero((values > full / 4) & (values < full * 3 / 4)) / values.size)
-    result["noisy"] = noisy_binary(found, kind, full, result["nonbinary"])
+    result["ids"] = object_ids(values, found, counts, kind, full)
+    result["background"] = int(counts[0]) if found[0] == 0 else 0
+    result["noisy"] = not (result["ids"] and len(found) > MAX_VALUES) and noisy_binary(
+        found, kind, full, result["nonbinary"])
     if kind == COLOUR and len(found) > MAX_VALUES:
         return result  # refused by the planner: too many colours for a class map
-    labels, names = _labels(np.where(np.isin(values, job.ignore), values.min(), values), full, result["noisy"])
+    labels, names = _labels(np.where(np.isin(values, job.ignore), values.min(), values), full, result["noisy"],
+                            result["ids"])
     if labels.shape != tuple(info.size):  # as data.resize_masks would have it
         labels = resize_mask_nearest(labels, tuple(info.size))
     result["label_values"] = names

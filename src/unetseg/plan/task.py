@@ -89,7 +89,14 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
         raise DataError(f"the masks mix encodings ({', '.join(kinds)}): plan one kind at a time")
     decisions, mixed = [], False
     totals = _value_totals(fp)
-    if _is_noisy_binary(fp, totals):
+    top = max(max(r["values"]) for r in fp.results)
+    instances = kinds != [COLOUR] and top > NOISY_LEVELS and all(r["ids"] for r in fp.results)
+    if instances:  # ids 1, 2, ... of objects, differing from mask to mask: objects against background
+        if ignore:
+            print(f"note: --ignore {listed(ignore)} does not apply: the masks hold object ids")
+        task = Task(True, (0, 1), threshold=0.5)
+        share = 1 - sum(r["background"] for r in fp.results) / sum(r["pixels"] for r in fp.results)
+    elif _is_noisy_binary(fp, totals):
         worst = max(r.get("nonbinary", 0.0) for r in fp.results)
         if worst > NONBINARY_LIMIT:
             raise DataError(
@@ -145,7 +152,7 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
             share = totals[kept[1]] / sum(totals.values())
         else:
             task, share = Task(False, tuple(kept), present, colours), None
-    if task.binary and share > MAJORITY:
+    if task.binary and share > MAJORITY and not instances:
         dark, bright = task.values  # the first class is the background (patches centre on the others)
         task = Task(False, (bright, dark), colours=task.colours)
         why = (f"the bright value covers {share:.0%} of the pixels: the dark one is the structure, planned as a "
@@ -159,6 +166,8 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
             why += (f"; value {top} holds {totals[top] / sum(totals.values()):.1%} of the pixels: if it marks "
                     f"void (unlabelled) pixels, plan again with --ignore {top}")
     decisions += [
+        Decision("data.instance_masks", instances, f"masks of object ids (0, then ids up to {top}): every nonzero "
+                 "pixel is an object" if instances else "mask values are not object ids"),
         Decision("classes.names", [] if task.binary else _names(task), why),
         Decision("classes.values", [] if task.binary else [_plain(v, task.colours) for v in task.values],
                  "the mask value of each class"),
