@@ -171,8 +171,9 @@ def classes_params(folder: Path, **overrides) -> dict:
     }, overrides))
 
 
-def make_blobs(folder, count: int = 16, size=(64, 96), seed: int = 0):
-    """Grey images of bright discs, masks 0/255 PNG named `<group>_<n>_mask.png`: groups of 2."""
+def make_blobs(folder, count: int = 16, size=(64, 96), seed: int = 0, instances: bool = False):
+    """Grey images of bright discs, masks 0/255 PNG named `<group>_<n>_mask.png`: groups of 2. With
+    `instances`, many small discs an image, their masks 16-bit instance label maps (ids 1, 2, ...)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -181,10 +182,14 @@ def make_blobs(folder, count: int = 16, size=(64, 96), seed: int = 0):
     height, width = size
     rows, columns = np.mgrid[:height, :width]
     for index in range(count):
-        cy, cx, r = rng.integers(16, height - 16), rng.integers(16, width - 16), rng.integers(8, 14)
-        mask = (rows - cy) ** 2 + (columns - cx) ** 2 < r**2
+        ids = np.zeros(size, np.uint16)
+        for object_id in range(1, int(rng.integers(14, 22)) + 1 if instances else 2):
+            margin, radii = (4, (3, 6)) if instances else (16, (8, 14))
+            cy, cx, radius = rng.integers(margin, height - margin), rng.integers(margin, width - margin), rng.integers(*radii)
+            ids[(rows - cy) ** 2 + (columns - cx) ** 2 < radius**2] = object_id
+        mask = ids > 0
         image = np.clip(60 + 120 * mask + rng.normal(0, 20, mask.shape), 0, 255).astype(np.uint8)
         stem = f"s{index // 2}_{index % 2}"
         Image.fromarray(image).save(folder / "images" / f"{stem}.png")
-        Image.fromarray(mask.astype(np.uint8) * 255).save(folder / "masks" / f"{stem}_mask.png")
+        Image.fromarray(ids if instances else mask.astype(np.uint8) * 255).save(folder / "masks" / f"{stem}_mask.png")
     return folder / "images", folder / "masks"

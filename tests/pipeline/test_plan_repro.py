@@ -13,8 +13,9 @@ from conftest import make_blobs, tiny_params
 pytestmark = pytest.mark.slow
 
 
-def test_planned_run_learns_within_its_budget(tmp_path):
-    images, masks = make_blobs(tmp_path / "data", count=24)
+@pytest.mark.parametrize("instances", [False, True], ids=["binary", "instance-labels"])
+def test_planned_run_learns_within_its_budget(tmp_path, instances):
+    images, masks = make_blobs(tmp_path / "data", count=24, instances=instances)
     repo = make_repo(tmp_path / "repo", tiny_params())  # the tiny network: the plan decides data and schedule
     sh(repo, "unetseg", "plan", str(images), str(masks), "--minutes", "6")
     start = time.perf_counter()
@@ -26,3 +27,4 @@ def test_planned_run_learns_within_its_budget(tmp_path):
     assert seconds < 6 * 60 * 2, f"planned for 6 minutes with the plan itself, took {seconds:.0f} s"
     assert json.loads(sh(repo, "dvc", "params", "diff", "--json"))["params.yaml"]  # what the plan changed
     assert {d["key"] for d in plan["decisions"]} >= {"data.mask_pattern", "train.epochs", "preprocess.image_size"}
+    assert {d["key"]: d["value"] for d in plan["decisions"]}["data.instance_masks"] is instances
