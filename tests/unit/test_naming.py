@@ -30,6 +30,9 @@ CASES = [
     (["a1.jpg", "b2.jpg"], ["a1.png", "b2.tif"], Naming("{stem}.*", "")),  # mixed extensions: a wildcard
     (["only.jpg"], ["only_lesion.png"], Naming("{stem}_lesion.png", "")),
     (["img_0.png", "img_1.png"], ["lbl_0_{x}.png", "lbl_1_{x}.png"], Naming("lbl_{id}_{{x}}.png", "^img_(.+)$")),
+    # brackets in the names are text, also under a wildcard pattern
+    (["scan[1].jpg", "scan[2].jpg"], ["scan[1].png", "scan[2].tif"], Naming("{stem}.*", "")),
+    (["scan[1].jpg", "scan[2].jpg"], ["scan[1]_mask.png", "scan[2]_mask.png"], Naming("{stem}_mask.png", "")),
     # files that are no images beside the masks (Windows' thumbnails, a README, a class table): no masks
     (["a.jpg", "b.jpg", "Thumbs.db"], ["a.png", "b.png", "Thumbs.db", "desktop.ini", "README.txt", "classes.csv"],
      Naming("{stem}.png", "")),

@@ -12,6 +12,7 @@ hold `*` and `?` wildcards; it must then match exactly one file. Hidden files
 from __future__ import annotations
 
 import fnmatch
+import glob
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ def find_pairs(images_dir, masks_dir, mask_pattern: str, id_pattern: str = "") -
     mask_files = {p.name: p for p in list_images(masks_dir)}  # a README or Thumbs.db beside them is no mask
     images = list_images(images_dir)
 
+    wildcard = any(c in mask_pattern for c in "*?[")
     expected = {}  # image -> (id, mask name pattern)
     no_id = []
     for image in images:
@@ -50,11 +52,14 @@ def find_pairs(images_dir, masks_dir, mask_pattern: str, id_pattern: str = "") -
             no_id.append(f"{image} (data.id_pattern {id_pattern!r})")
             continue
         id_ = match.group(1) if match else image.stem
-        expected[image] = (id_, mask_pattern.format(stem=image.stem, id=id_))
+        # names are literal text inside a wildcard pattern ("scan[1].png" is no character class)
+        stem, literal = (glob.escape(image.stem), glob.escape(id_)) if wildcard else (image.stem, id_)
+        expected[image] = (id_, mask_pattern.format(stem=stem, id=literal))
     if images_dir.resolve() == masks_dir.resolve():  # masks beside their images are not images
         expected = {
             i: e for i, e in expected.items()
-            if not any(fnmatch.fnmatchcase(i.name, other) for j, (_, other) in expected.items() if j != i)
+            if not any(fnmatch.fnmatchcase(i.name, other) if wildcard else i.name == other
+                       for j, (_, other) in expected.items() if j != i)
         }
 
     pairs, missing, ambiguous, duplicate, ids = [], [], [], [], {}
@@ -64,7 +69,7 @@ def find_pairs(images_dir, masks_dir, mask_pattern: str, id_pattern: str = "") -
             duplicate.append(f"{image} and {ids[id_]} share the id {id_!r}")
             continue
         ids[id_] = image
-        candidates = fnmatch.filter(mask_files, pattern) if any(c in pattern for c in "*?[") else (
+        candidates = fnmatch.filter(mask_files, pattern) if wildcard else (
             [pattern] if pattern in mask_files else []
         )
         claimed.update(candidates)
