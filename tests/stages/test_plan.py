@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PIL import Image
 
 from conftest import make_blobs, shared_dataset
 from unetseg.cli import main
@@ -93,6 +94,11 @@ def test_bad_inputs_are_refused_and_touch_nothing(project, capsys, tmp_path, fix
     good = (masks / "s1_0_mask.png").read_bytes()
     (masks / "s1_0_mask.png").write_bytes(b"not a png")
     assert "s1_0_mask.png" in _refused(project, capsys, images, masks)
+    (masks / "s1_0_mask.png").write_bytes(good)
+    # a mask turned a quarter against its image (drawn on a photo's stored pixels, the photo turned by its
+    # EXIF orientation): no resize, which would stretch it across the image
+    Image.open(masks / "s1_0_mask.png").transpose(Image.Transpose.ROTATE_90).save(masks / "s1_0_mask.png")
+    assert "turned a quarter against their image" in _refused(project, capsys, images, masks)
     (masks / "s1_0_mask.png").write_bytes(good)
     one = tmp_path / "one"
     make_blobs(one, count=1)

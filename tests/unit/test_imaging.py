@@ -310,6 +310,12 @@ def test_reduced_jpeg_decode_keeps_full_size_and_orientation(tmp_path, rng):
     small, info = model_input(path, Application(RESIZE, (64, 32)))
     assert small.shape == (64, 32, 3) and info.size == (512, 256)
     assert read_truth(mask, info.size, params_from_dict(tiny_params()).data, path).mask.shape == (512, 256)
+    # a mask drawn on the stored pixels is turned against the image as read: refused, even where masks
+    # of another size are resized (the resize would stretch it across the image)
+    stored_mask = _save(tmp_path, "stored_mask.png", np.zeros((256, 512), np.uint8))
+    data = params_from_dict(tiny_params(data={"resize_masks": True})).data
+    with pytest.raises(DataError, match=r"turned\.jpg is 256x512 but its mask .*stored_mask\.png is 512x256 .*EXIF"):
+        read_truth(stored_mask, info.size, data, path)
 
 
 @pytest.mark.parametrize("palette, bright", [([0, 0, 0, 255, 255, 255], False), ([255, 255, 255, 0, 0, 0], True),

@@ -195,6 +195,10 @@ def read_truth(
         reading = read_labels(mask_path, classes, data.max_pixels)
     height, width = image_size
     if reading.mask.shape != (height, width):
+        if reading.mask.shape == (width, height):  # a resize would stretch it across the image
+            raise DataError(f"{image_path or 'its image'} is {width}x{height} but its mask {mask_path} is "
+                            f"{height}x{width} (width x height): turned a quarter, as by an image's EXIF "
+                            "orientation (unetseg applies it to images); save the image and mask the same way up")
         if not data.resize_masks:
             raise DataError(
                 f"{image_path or 'its image'} is {width}x{height} but its mask {mask_path} is "

@@ -147,7 +147,7 @@ def measure_pair(job: PairJob) -> dict:
     read_seconds = time.perf_counter() - start
     sample = image[::4, ::4].astype(np.int16)
     result = {
-        "size": list(info.size), "mask_size": list(values.shape), "kind": kind, "full": full,
+        "mask": job.mask, "size": list(info.size), "mask_size": list(values.shape), "kind": kind, "full": full,
         "colour_share": float(np.mean(sample.max(axis=2) - sample.min(axis=2) > COLOURED)), "read_seconds": read_seconds,
     }
     found, counts = np.unique(values, return_counts=True)

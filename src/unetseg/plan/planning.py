@@ -150,6 +150,11 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
     fp = fingerprint(pairs, params.data.max_pixels, tuple(ignore), params.base.workers)
     if fp.problems:
         raise DataError(f"{len(fp.problems)} file(s) cannot be read:\n" + "\n".join(f"  {p}" for p in fp.problems))
+    turned = [r for r in fp.results if r["mask_size"] == r["size"][::-1] != r["size"]]
+    if turned:  # the reader refuses them: a resize would stretch each mask across its image
+        raise DataError(f"{len(turned)} mask(s) turned a quarter against their image, as by the image's EXIF "
+                        f"orientation (unetseg applies it to images), e.g. {turned[0]['mask']}: save the images "
+                        "and masks the same way up")
     other_size = [r for r in fp.results if r["mask_size"] != r["size"]]
     decisions.append(Decision("data.resize_masks", bool(other_size), f"{len(other_size)} mask(s) of another size "
                               "than their image" if other_size else "every mask has its image's size"))
