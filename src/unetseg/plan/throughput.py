@@ -9,9 +9,12 @@ The network is the one training builds (`build_model`, same params, same
 determinism setting), fed random batches of the planned input size: the input
 pipeline runs beside it in training and costs little there: on the sample, the
 median of a few steps came within a few percent of the steps of the real fit (0.56
-against 0.46 to 0.64 s). It is rounded to a grid of 10 % steps, so that the noise
-between two measurements on one machine rarely moves the schedule the plan derives
-from them.
+against 0.46 to 0.64 s). A fresh process sometimes runs its first dozen steps up to
+half as fast again before it settles (docs/results.md#r-data-plan-dsb-seeds), so
+the time kept is the fastest median of `WINDOW` consecutive steps: the settled speed,
+which training keeps for its thousands of steps. It is rounded to a grid of 10 %
+steps, so that the noise between two measurements on one machine rarely moves the
+schedule the plan derives from them.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from unetseg.model.runtimes import INT8, OPENVINO, quantize, runtime_network
 
 GRID = 1.1  # times are rounded to a power of this
 WARMUP_STEPS = 2  # the first steps trace the graph
+TIMED_STEPS = 16  # after them: enough to find a settled stretch
+WINDOW = 5  # consecutive steps whose median is one candidate for the settled time
 QUANTIZE_SAMPLES = 8  # random images that calibrate the int8 network timed: enough to time it, not to use it
 
 
@@ -102,17 +107,23 @@ def rounded(seconds: float) -> float:
     return float(f"{value:.3g}")
 
 
-def _median_time(function, repeats: int) -> float:
+def settled_time(times: list[float], window: int = WINDOW) -> float:
+    """The smallest median of `window` consecutive times: the speed once a slow start is over."""
+    window = min(window, len(times))
+    return float(min(np.median(times[i:i + window]) for i in range(len(times) - window + 1)))
+
+
+def _settled_time(function, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return settled_time(times)
 
 
-def measure_throughput(params: Params, input_size: tuple[int, int], steps: int = 7) -> Throughput:
-    """The median of `steps` training steps of `params`' network at `input_size`, after a warm-up."""
+def measure_throughput(params: Params, input_size: tuple[int, int], steps: int = TIMED_STEPS) -> Throughput:
+    """The settled time of `steps` training steps of `params`' network at `input_size`, after a warm-up."""
     import keras
     import tensorflow as tf
 
@@ -129,9 +140,9 @@ def measure_throughput(params: Params, input_size: tuple[int, int], steps: int =
     masks = rng.integers(0, max(classes, 2), (batch, *input_size, 1)).astype(np.float32)
     for _ in range(WARMUP_STEPS):
         model.train_on_batch(images, masks)
-    train_step, busy = _busy_elsewhere(lambda: _median_time(lambda: model.train_on_batch(images, masks), steps))
+    train_step, busy = _busy_elsewhere(lambda: _settled_time(lambda: model.train_on_batch(images, masks), steps))
     model.predict_on_batch(images)
-    infer_batch = _median_time(lambda: model.predict_on_batch(images), steps)
+    infer_batch = _settled_time(lambda: model.predict_on_batch(images), steps)
     int8_item, quantize_seconds = None, 0.0
     if params.inference.precision == INT8:  # evaluate and predict run the int8 network: its speed, and its making
         start = time.perf_counter()
@@ -139,6 +150,6 @@ def measure_throughput(params: Params, input_size: tuple[int, int], steps: int =
         network = runtime_network(model, OPENVINO, INT8, quantize(model, samples, {}))
         quantize_seconds = rounded(time.perf_counter() - start)
         network.predict_on_batch(images)
-        int8_item = rounded(_median_time(lambda: network.predict_on_batch(images), steps) / batch)
+        int8_item = rounded(_settled_time(lambda: network.predict_on_batch(images), steps) / batch)
     keras.backend.clear_session()
     return Throughput(rounded(train_step), rounded(infer_batch / batch), busy, int8_item, quantize_seconds)
