@@ -326,3 +326,21 @@ def test_a_palette_mask_whose_background_is_the_brighter_colour_is_flagged(tmp_p
     reading = read_mask(_save(tmp_path, "m.png", mask))
     assert np.array_equal(reading.mask, [[0, 1], [1, 0]])  # still read by index: only flagged
     assert reading.bright_background is bright
+
+
+def test_transparent_mask_pixels_are_background_whatever_colour_they_store(tmp_path):
+    """Objects drawn on a transparent layer: the layer's stored colour (white here) is no object, and a
+    mask drawn in alpha alone (one colour throughout) is its alpha; the plan reads them the same way."""
+    from unetseg.plan.fingerprint import _raw_mask
+
+    objects = np.zeros((8, 8), bool)
+    objects[2:5, 3:7] = True
+    layer = np.full((8, 8, 4), [255, 255, 255, 0], np.uint8)
+    layer[objects] = [200, 30, 30, 255]  # red, opaque
+    alpha_only = np.zeros((8, 8, 2), np.uint8)
+    alpha_only[..., 1] = objects * 255
+    for name, array in (("layer.png", layer), ("alpha.png", alpha_only)):
+        path = _save(tmp_path, name, Image.fromarray(array, "RGBA" if array.shape[2] == 4 else "LA"))
+        assert np.array_equal(read_mask(path).mask, objects.astype(np.uint8)), name
+        values, _, _ = _raw_mask(path, 10**8)
+        assert np.array_equal(values != 0, objects), name

@@ -57,6 +57,24 @@ class MaskReading:
     bright_background: bool = False
 
 
+def open_mask(path: Path, max_pixels: int) -> tuple[Image.Image, Decoded]:
+    """A mask file decoded, where every reader opens one: pixels it leaves fully transparent are background
+    (0), whatever colour they store (objects drawn on a transparent layer); a mask whose colour is one
+    value throughout and whose alpha draws the objects is its alpha."""
+    image, info = open_checked(path, "mask", max_pixels)
+    if image.mode not in ("LA", "RGBA"):
+        return image, info
+    alpha = np.asarray(image.getchannel("A"))
+    if alpha.min() == 255:
+        return image, info
+    plain = image.convert(image.mode[:-1])
+    values = np.asarray(plain).copy()
+    if (values == values.reshape(-1, *values.shape[2:])[0]).all():  # one colour: the alpha is the drawing
+        return Image.fromarray(alpha), info
+    values[alpha == 0] = 0
+    return Image.fromarray(values, plain.mode), info
+
+
 def _levels(values: np.ndarray) -> np.ndarray:
     """The distinct values of an array; two passes instead of a sort when there are at most two."""
     low, high = values.min(), values.max()
@@ -97,7 +115,7 @@ def read_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_nonbin
     an error: it is probably not a mask, or not a binary one.
     """
     path = Path(path)
-    image, info = open_checked(path, "mask", max_pixels)
+    image, info = open_mask(path, max_pixels)
     nonbinary, bright_background = 0, False
     if instances:  # however many ids, whatever their values; an alpha channel is no id
         plain = {"LA": "L", "PA": "P", "RGBA": "RGB"}.get(image.mode)
@@ -176,7 +194,7 @@ def _mask_values(path: Path, image: Image.Image, masks: str) -> np.ndarray:
 def read_labels(path: str | Path, classes: ClassMap, max_pixels: int = DEFAULT_MAX_PIXELS) -> MaskReading:
     """A mask file as uint8 class indices by the class map (IGNORE for ignored values)."""
     path = Path(path)
-    image, info = open_checked(path, "mask", max_pixels)
+    image, info = open_mask(path, max_pixels)
     return MaskReading(classes.encode(_mask_values(path, image, classes.masks), path), 0, info)
 
 

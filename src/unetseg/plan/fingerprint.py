@@ -21,8 +21,8 @@ from scipy import ndimage
 
 from unetseg.core.errors import DataError
 from unetseg.data.checking import map_in_workers
-from unetseg.data.decoding import open_checked, read_image, sixteen_bit
-from unetseg.data.masks import GREY_TOLERANCE
+from unetseg.data.decoding import read_image, sixteen_bit
+from unetseg.data.masks import GREY_TOLERANCE, open_mask
 from unetseg.data.resize import resize_mask, resize_mask_nearest, resize_probabilities
 
 GREY, INDEX, COLOUR = "grey", "index", "colour"
@@ -45,7 +45,7 @@ def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int]:
     agree (a black/white mask saved as JPEG, read by its grey level as unetseg.data.masks
     reads it); a few colours, however close to grey, are a colour mask.
     """
-    image, _ = open_checked(path, "mask", max_pixels)
+    image, _ = open_mask(path, max_pixels)
     if image.mode in ("P", "PA"):
         values = np.asarray(image.convert("P") if image.mode == "PA" else image)
         return values.astype(np.int64), INDEX, 255
