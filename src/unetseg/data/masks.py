@@ -72,7 +72,7 @@ def open_mask(path: Path, max_pixels: int) -> tuple[Image.Image, Decoded]:
     if (values == values.reshape(-1, *values.shape[2:])[0]).all():  # one colour: the alpha is the drawing
         return Image.fromarray(alpha), info
     values[alpha == 0] = 0
-    return Image.fromarray(values, plain.mode), info
+    return Image.fromarray(values), info  # L or RGB, from the array
 
 
 def _levels(values: np.ndarray) -> np.ndarray:

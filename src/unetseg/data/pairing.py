@@ -5,8 +5,9 @@ the stem and `{id}` by the image's id: the first group of `data.id_pattern` matc
 in the stem, or the whole stem when that is empty. So `{stem}_mask.gif` pairs
 Carvana, `{stem}.png` same-name masks, and id pattern `^(\\d+)_` with mask pattern
 `{id}_manual1.gif` pairs `21_training.tif` with `21_manual1.gif`. The pattern may
-hold `*` and `?` wildcards; it must then match exactly one file. Hidden files
-(".DS_Store", "._x.jpg") are ignored.
+hold `*` and `?` wildcards; it must then match exactly one file. Only image files
+count in either folder: hidden files (".DS_Store", "._x.jpg") and files of other
+kinds (a README, Thumbs.db) are left out.
 """
 
 from __future__ import annotations
