@@ -339,7 +339,9 @@ def test_transparent_mask_pixels_are_background_whatever_colour_they_store(tmp_p
     layer[objects] = [200, 30, 30, 255]  # red, opaque
     alpha_only = np.zeros((8, 8, 2), np.uint8)
     alpha_only[..., 1] = objects * 255
-    for name, array in (("layer.png", layer), ("alpha.png", alpha_only)):
+    black_on_white = np.full((8, 8, 4), [255, 255, 255, 0], np.uint8)
+    black_on_white[objects] = [0, 0, 0, 255]  # black objects on a transparent white layer
+    for name, array in (("layer.png", layer), ("alpha.png", alpha_only), ("black.png", black_on_white)):
         path = _save(tmp_path, name, Image.fromarray(array, "RGBA" if array.shape[2] == 4 else "LA"))
         assert np.array_equal(read_mask(path).mask, objects.astype(np.uint8)), name
         values, _, _ = _raw_mask(path, 10**8)

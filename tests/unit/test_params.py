@@ -227,6 +227,9 @@ def test_an_encoder_wants_sides_divisible_by_32_and_weights_it_can_read(tmp_path
         assert _error(tmp_path, data).endswith(
             f"model.encoder_weights: {outside} is not in weights/, the folder the train stage depends on: put the "
             "file there (e.g. weights/mine.pth), so that replacing it retrains")
+    data["model"]["encoder"] = "none"  # the key is not read then: no folder asked
+    assert load_params(write_yaml(tmp_path / "params.yaml", data)).model.encoder_weights == outside
+    data["model"]["encoder"] = "efficientnet_lite0"
     for inside in ("weights/mine.pth", "./weights/lite0/mine.weights.h5"):
         data["model"]["encoder_weights"] = inside
         assert load_params(write_yaml(tmp_path / "params.yaml", data)).model.encoder_weights == inside  # read at training

@@ -222,7 +222,10 @@ def test_instance_label_maps_are_objects_against_background(tmp_path, objects, d
         read_truth(pairs[0].mask, masks[0].shape, Data(str(tmp_path), str(tmp_path)))
 
 
-def test_few_label_values_are_classes_not_object_ids(tmp_path):
-    masks = [np.where(m > 0, (m % 3) + 1, 0).astype(np.uint8) for m in nuclei()]  # classes 1 to 3 on 0
+@pytest.mark.parametrize("top", [3, 18], ids=["3-classes", "19-face-parts"])
+def test_label_maps_are_classes_not_object_ids(tmp_path, top):
+    """Classes 1 to `top` on 0 in every mask (19 face parts pass every test of one mask's values): the top class
+    recurs from mask to mask where object ids end at a different number in each."""
+    masks = [np.where(m > 0, (m % top) + 1, 0).astype(np.uint8) for m in nuclei(objects=(40, 60))]
     task, found = plan_task(fingerprint(_write(tmp_path, masks), 10**8, (), workers=1), ())
     assert not task.binary and {d.key: d.value for d in found}["data.instance_masks"] is False

@@ -138,10 +138,10 @@ class Model(Section):
 
     def check(self):
         weights, key = self.encoder_weights, self.key("encoder_weights")
-        parts, own = os.path.normpath(weights).split("/"), weights not in ("imagenet", "none")
+        parts, own = os.path.normpath(weights).replace(os.sep, "/").split("/"), weights not in ("imagenet", "none")
         if own and not weights.endswith((".pth", ".weights.h5")):
             raise ParamsError(f"{key}: imagenet, none, or a path to a .pth or .weights.h5 file, got {weights!r}")
-        if own and parts[0] != WEIGHTS_DIR:  # where DVC would not see it replaced
+        if own and self.encoder != "none" and parts[0] != WEIGHTS_DIR:  # where DVC would not see it replaced
             raise ParamsError(f"{key}: {weights} is not in {WEIGHTS_DIR}/, the folder the train stage depends on: "
                               f"put the file there (e.g. {WEIGHTS_DIR}/{parts[-1]}), so that replacing it retrains")
 

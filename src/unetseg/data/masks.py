@@ -10,7 +10,8 @@ Masks become {0,1} uint8:
 - greyscale (8 or 16 bit), or RGB whose channels agree (black/white): with at most
   two grey levels, the lower is background and the higher foreground ({0,1},
   {0,255}, {0,128} alike); with more, if all levels are small integers (< 32) the
-  file is a label map with more than two classes: an error; otherwise (JPEG noise,
+  file is a label map with more than two classes: an error; if none is above half the
+  full scale, object ids (nothing would be foreground): an error; otherwise (JPEG noise,
   antialiased edges) foreground is above half the full scale, and the pixels that
   are genuinely ambiguous, more than a quarter of the full scale away from both
   black and white (between 25 % and 75 % of it), are counted as non-binary: the
@@ -67,12 +68,18 @@ def open_mask(path: Path, max_pixels: int) -> tuple[Image.Image, Decoded]:
     alpha = np.asarray(image.getchannel("A"))
     if alpha.min() == 255:
         return image, info
-    plain = image.convert(image.mode[:-1])
-    values = np.asarray(plain).copy()
-    if (values == values.reshape(-1, *values.shape[2:])[0]).all():  # one colour: the alpha is the drawing
+    values = np.asarray(image.convert(image.mode[:-1])).copy()
+    drawn = values[alpha > 0]
+    if not len(drawn) or (drawn == drawn[0]).all():  # one colour where opaque: the alpha is the drawing
         return Image.fromarray(alpha), info
     values[alpha == 0] = 0
     return Image.fromarray(values), info  # L or RGB, from the array
+
+
+def turned(mask_shape, image_shape) -> bool:
+    """A mask turned a quarter against its image: drawn on a photo's stored pixels while the photo, read
+    by its EXIF orientation, turns. No resize can fix it (it would stretch the mask across the image)."""
+    return tuple(mask_shape) == tuple(image_shape)[::-1] != tuple(image_shape)
 
 
 def _levels(values: np.ndarray) -> np.ndarray:
@@ -213,7 +220,7 @@ def read_truth(
         reading = read_labels(mask_path, classes, data.max_pixels)
     height, width = image_size
     if reading.mask.shape != (height, width):
-        if reading.mask.shape == (width, height):  # a resize would stretch it across the image
+        if turned(reading.mask.shape, (height, width)):
             raise DataError(f"{image_path or 'its image'} is {width}x{height} but its mask {mask_path} is "
                             f"{height}x{width} (width x height): turned a quarter, as by an image's EXIF "
                             "orientation (unetseg applies it to images); save the image and mask the same way up")

@@ -84,7 +84,7 @@ def object_ids(values: np.ndarray, found: np.ndarray, counts: np.ndarray, kind: 
     top = counts[found >= full * 3 / 4].sum()
     if found[-1] > 2 * max(1, len(found) - 1) or top > counts[1:].sum() / 2:
         return False
-    return np.count_nonzero(values[:, 1:] != values[:, :-1]) <= ID_CHANGES * values[:, 1:].size
+    return bool(np.count_nonzero(values[:, 1:] != values[:, :-1]) <= ID_CHANGES * values[:, 1:].size)
 
 
 def _labels(values: np.ndarray, full: int, noisy: bool, ids: bool) -> tuple[np.ndarray, list]:

@@ -26,6 +26,7 @@ from unetseg.config.params import worker_count
 from unetseg.config.presets import set_params
 from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
+from unetseg.data.masks import turned
 from unetseg.data.naming import Naming, describe_names, find_group_pattern, find_naming
 from unetseg.data.pairing import find_pairs
 from unetseg.data.splitting import split_pairs
@@ -150,10 +151,10 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
     fp = fingerprint(pairs, params.data.max_pixels, tuple(ignore), params.base.workers)
     if fp.problems:
         raise DataError(f"{len(fp.problems)} file(s) cannot be read:\n" + "\n".join(f"  {p}" for p in fp.problems))
-    turned = [r for r in fp.results if r["mask_size"] == r["size"][::-1] != r["size"]]
-    if turned:  # the reader refuses them: a resize would stretch each mask across its image
-        raise DataError(f"{len(turned)} mask(s) turned a quarter against their image, as by the image's EXIF "
-                        f"orientation (unetseg applies it to images), e.g. {turned[0]['mask']}: save the images "
+    quarter = [r for r in fp.results if turned(r["mask_size"], r["size"])]
+    if quarter:  # as the reader refuses them
+        raise DataError(f"{len(quarter)} mask(s) turned a quarter against their image, as by the image's EXIF "
+                        f"orientation (unetseg applies it to images), e.g. {quarter[0]['mask']}: save the images "
                         "and masks the same way up")
     other_size = [r for r in fp.results if r["mask_size"] != r["size"]]
     decisions.append(Decision("data.resize_masks", bool(other_size), f"{len(other_size)} mask(s) of another size "

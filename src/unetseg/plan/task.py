@@ -12,6 +12,7 @@ writes.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ MAJORITY = 0.5  # a binary mask's bright value above this share of the pixels: p
 NONBINARY_LIMIT = 0.25  # a binary mask with more ambiguous pixels than this is not a mask
 NOISY_LEVELS = 16  # fewer grey levels than this over a dataset are a label map, not a noisy binary mask
 MASK_LEVELS = 64  # more grey levels than this in one mask, not noisy binary: a picture, not a label map
+ID_MASKS = 0.9  # masks that look like object ids (fingerprint.object_ids), at least this share: instance labels
 VOID_SHARE = 0.05  # a label map's top value (255) on fewer pixels than this is probably void: say so
 
 
@@ -89,8 +91,12 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
         raise DataError(f"the masks mix encodings ({', '.join(kinds)}): plan one kind at a time")
     decisions, mixed = [], False
     totals = _value_totals(fp)
-    top = max(max(r["values"]) for r in fp.results)
-    instances = kinds != [COLOUR] and top > NOISY_LEVELS and all(r["ids"] for r in fp.results)
+    maxima = [max(r["values"]) for r in fp.results]
+    top, commonest = max(maxima), Counter(maxima).most_common(1)[0][1]
+    # ids numbered 1, 2, ... in each mask: the largest differs from mask to mask, where a label map's top
+    # class (a face's 18 parts) recurs; a tile or two cut from a bigger map may hold other ids
+    instances = (kinds != [COLOUR] and top > NOISY_LEVELS and commonest <= len(maxima) / 2
+                 and sum(bool(r["ids"]) for r in fp.results) >= ID_MASKS * len(fp.results))
     if instances:  # ids 1, 2, ... of objects, differing from mask to mask: objects against background
         if ignore:
             print(f"note: --ignore {listed(ignore)} does not apply: the masks hold object ids")
