@@ -68,7 +68,7 @@ def _check_data(args) -> int:
 
     data = Data(str(args.images_dir), str(args.masks_dir), args.mask_pattern, args.id_pattern,
                 args.max_pixels, args.max_nonbinary_fraction, args.resize_masks,
-                args.instance_masks)  # checked as params are
+                args.instance_masks, args.image_bits)  # checked as params are
     classes = ClassMap.from_params(load_params(args.classes_from).classes) if args.classes_from else None
     check = check_data(args.images_dir, args.masks_dir, data, args.workers, classes)
     summary, problems = check.summary, check.problems
@@ -171,6 +171,8 @@ def build_parser() -> ArgumentParser:
     check.add_argument("--resize-masks", action="store_true", help="resize masks of another size (nearest)")
     check.add_argument("--instance-masks", action="store_true",
                        help="masks of object ids (instance labels): every nonzero pixel an object")
+    check.add_argument("--image-bits", type=argument(Data, "image_bits"), default=default(Data, "image_bits"),
+                       help="the levels of 16-bit images (12: a 12-bit camera's)")
     check.add_argument("--workers", type=argument(Base, "workers"), default=default(Base, "workers"),
                        help="decoding processes; 0: one per core")
     check.add_argument("--summary", metavar="JSON", help="also write the summary to this file")

@@ -233,6 +233,38 @@ def test_evaluate_and_predict_read_masks_by_the_data_rules(tmp_path, run):
     assert all(Image.open(m).size == (64, 48) for m in masks)
 
 
+def test_a_12_bit_cameras_images_run_as_their_8_bit_copy(tmp_path, run):
+    """16-bit files of a 12-bit camera's levels, with data.image_bits 12, train, score and predict exactly as
+    the same pictures saved 8-bit; the model files record the bits, so `unetseg predict` reads them alike."""
+    from unetseg.cli import main as unetseg
+    from unetseg.model.modelfile import load_model, model_application
+
+    runs = {}
+    for bits, image_bits in ((8, 16), (12, 12)):  # 8-bit files: the key reads no 16-bit ones
+        data = tmp_path / f"data{bits}"
+        (data / "images").mkdir(parents=True)
+        shutil.copytree(run / "sample" / "train_masks", data / "masks")
+        for image in sorted((run / "sample" / "train").iterdir()):
+            grey = np.asarray(Image.open(image).convert("L"))
+            levels = grey if bits == 8 else np.round(grey * (4095 / 255)).astype(np.uint16)  # read back: grey
+            Image.fromarray(levels).save(data / "images" / f"{image.stem}.png")
+        params = write_yaml(tmp_path / f"params{bits}.yaml", tiny_params(data={
+            "images_dir": str(data / "images"), "masks_dir": str(data / "masks"), "image_bits": image_bits}))
+        work = tmp_path / f"run{bits}"
+        work.mkdir()
+        run_stages(work, params)
+        runs[bits] = work
+    assert (runs[12] / "evaluate.json").read_text() == (runs[8] / "evaluate.json").read_text()
+    masks = {bits: {p.name: p.read_bytes() for p in (work / "predictions" / "masks").iterdir()}
+             for bits, work in runs.items()}
+    assert masks[12] and masks[12] == masks[8]
+    scored = runs[12] / "scored.keras"
+    assert model_application(scored, load_model(scored)).image_bits == 12
+    out = tmp_path / "cli"
+    assert unetseg(["predict", str(scored), str(tmp_path / "data12" / "images"), str(out), "--no-overlays"]) == 0
+    assert {p.name: p.read_bytes() for p in (out / "masks").iterdir() if p.name in masks[12]} == masks[12]
+
+
 def test_evaluate_curves_and_gallery(run):
     curve = pd.read_csv(run / "plots" / "dice_vs_threshold.csv")
     assert curve.threshold.tolist()[0] == 0.05 and len(curve) == 19

@@ -9,10 +9,12 @@ import pytest
 from PIL import Image
 
 from conftest import shared_dataset
+from unetseg.core.application import RESIZE, Application, check_model_application
 from unetseg.core.errors import DataError
 from unetseg.data.decoding import read_image
 from unetseg.data.masks import read_mask
 from unetseg.data.resize import resize_image, resize_mask, resize_probabilities
+from unetseg.model.applying import model_input
 
 
 def _save(tmp_path, name, array_or_image, **kwargs):
@@ -47,6 +49,24 @@ def test_rgba_drops_alpha(tmp_path):
 def test_16_bit_is_scaled_not_clipped(tmp_path):
     values = np.array([[0, 257 * 100, 65535]], np.uint16)
     assert read_image(_save(tmp_path, "deep.png", values))[0, :, 0].tolist() == [0, 100, 255]
+
+
+def test_16_bit_images_of_a_12_bit_camera_are_read_from_their_bits(tmp_path):
+    """A 12-bit micrograph in a 16-bit file read as 16-bit keeps 17 grey levels; read by data.image_bits
+    12 it keeps its 4096 levels as 256, white at 4095, and the model application carries the rule."""
+    levels = np.arange(4096, dtype=np.uint16).reshape(64, 64)
+    path = _save(tmp_path, "micrograph.png", levels)
+    assert len(np.unique(read_image(path))) == 17  # what the default bits make of it: 0 to 16
+    grey, info = read_image(path, bits=12, with_info=True)
+    assert len(np.unique(grey)) == 256 and grey.min() == 0 and grey.max() == 255 and info.top == 4095
+    application = Application(RESIZE, (64, 64), image_bits=12)
+    assert np.array_equal(model_input(path, application)[0], grey)
+    assert Application.from_record(application.as_record()) == application
+    assert Application.from_record({"mode": RESIZE, "size": [64, 64], "scale": 1.0, "overlap": 0.0}).image_bits == 16
+    with pytest.raises(DataError, match=r"micrograph\.png: a level of 4095 .* data\.image_bits 10: set it to 12"):
+        read_image(path, bits=10)
+    with pytest.raises(DataError, match="16-bit images read as 12-bit"):  # a 12-bit model is not fed 16-bit reads
+        check_model_application(Application(RESIZE, (64, 64)), application, "params.yaml", "the model file")
 
 
 def test_cmyk_jpeg_becomes_rgb(tmp_path):

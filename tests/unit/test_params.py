@@ -207,7 +207,7 @@ def test_the_command_line_defaults_are_the_shipped_params():
     shipped = real_params()
     defaulted = [(cls, f.name) for cls in (Base, Data) for f in dataclasses.fields(cls)
                  if f.default is not dataclasses.MISSING]
-    assert len(defaulted) == 7
+    assert len(defaulted) == 8
     for cls, name in defaulted:
         assert default(cls, name) == shipped[cls.SECTION][name], f"{cls.SECTION}.{name}"
     # unetseg predict and export read no params: their inference defaults are the shipped ones

@@ -8,9 +8,9 @@ from unetseg.config.class_values import Classes
 from unetseg.config.params import Data
 from unetseg.core.errors import DataError
 from unetseg.data.classes import ClassMap
-from unetseg.data.masks import read_truth
+from unetseg.data.masks import load_pair, read_truth
 from unetseg.data.pairing import find_pairs
-from unetseg.plan import decisions
+from unetseg.plan import decisions, planning
 from unetseg.plan.fingerprint import fingerprint
 from unetseg.plan.task import plan_task
 
@@ -229,3 +229,22 @@ def test_label_maps_are_classes_not_object_ids(tmp_path, top):
     masks = [np.where(m > 0, (m % top) + 1, 0).astype(np.uint8) for m in nuclei(objects=(40, 60))]
     task, found = plan_task(fingerprint(_write(tmp_path, masks), 10**8, (), workers=1), ())
     assert not task.binary and {d.key: d.value for d in found}["data.instance_masks"] is False
+
+
+@pytest.mark.parametrize("top, bits", [(4095, 12), (1500, 12), (60000, 16), (None, 16)],
+                         ids=["12-bit", "dim-16-bit", "16-bit", "8-bit"])
+def test_the_image_bits_are_the_camera_depth_that_holds_every_level(tmp_path, top, bits):
+    """data.image_bits from the brightest 16-bit image, at an even camera depth (headroom for new images)."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255 if top is None else top, (32, 32), endpoint=True,
+                           dtype=np.uint8 if top is None else np.uint16) for _ in range(3)]
+    if top is not None:
+        images[1][0, 0] = top
+    pairs = _write(tmp_path, blobs(count=3, size=(32, 32), radius=8), images=images)
+    decision = planning._image_bits(fingerprint(pairs, 10**8, (), workers=1))
+    assert decision.key == "data.image_bits" and decision.value == bits
+    assert (f"levels up to {top}" if top is not None else "no 16-bit images") in decision.because
+    data = Data(str(tmp_path), str(tmp_path), image_bits=bits)
+    for pair, image in zip(pairs, images):  # the split's check reads every image by the planned bits
+        expected = image if top is None else np.round(image * (255 / (2**bits - 1))).astype(np.uint8)
+        assert np.array_equal(load_pair(pair.image, pair.mask, data).image[..., 0], expected)

@@ -63,6 +63,7 @@ class Data(Section):
     max_nonbinary_fraction: float = bounds(ge=0, le=1, default=0.05)
     resize_masks: bool = False
     instance_masks: bool = False  # binary masks of object ids (instance labels): every nonzero pixel is an object
+    image_bits: int = bounds(ge=8, le=16, default=16)  # the levels of 16-bit images (12: a 12-bit camera's)
 
     def check(self):
         key = self.key("mask_pattern")
@@ -112,8 +113,7 @@ class Patches(Section):
 
 @dataclass(frozen=True)
 class Augment(Section):
-    """Training-only augmentation; the seed's values are brightness 0.3, contrast and
-    saturation (0.5, 0.7), no flip."""
+    """Training-only augmentation; the seed's: brightness 0.3, contrast and saturation (0.5, 0.7), no flip."""
 
     SECTION = "augment"
     brightness_max_delta: float = bounds(ge=0, le=1)

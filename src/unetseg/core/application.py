@@ -22,23 +22,26 @@ class Application:
     size: tuple[int, int] | None  # RESIZE: every image's size; PATCHES: the patch and tile (None: data only)
     scale: float = 1.0  # PATCHES: the working scale
     overlap: float = 0.0  # PATCHES: of neighbouring tiles
+    image_bits: int = 16  # the levels of 16-bit images (data.image_bits): how pixels become the model's
 
     @classmethod
     def from_params(cls, params, with_overlap: bool = True) -> Application:
         """From loaded params (unetseg.config.params.Params; read, not imported: config comes after core).
         Without `with_overlap` patches.overlap is not read (left 0): to check a model file, whose own counts."""
+        bits = params.data.image_bits
         if params.patches.enabled:
             p = params.patches
-            return cls(PATCHES, tuple(p.size), p.scale, p.overlap if with_overlap else 0.0)
-        return cls(RESIZE, tuple(params.preprocess.image_size))
+            return cls(PATCHES, tuple(p.size), p.scale, p.overlap if with_overlap else 0.0, bits)
+        return cls(RESIZE, tuple(params.preprocess.image_size), image_bits=bits)
 
     @classmethod
     def for_data(cls, params) -> Application:
         """What shapes the TFRecords alone: the size, or the working scale (the patch size is drawn
         at training time and may change without making the data again)."""
+        bits = params.data.image_bits
         if params.patches.enabled:
-            return cls(PATCHES, None, params.patches.scale)
-        return cls(RESIZE, tuple(params.preprocess.image_size))
+            return cls(PATCHES, None, params.patches.scale, image_bits=bits)
+        return cls(RESIZE, tuple(params.preprocess.image_size), image_bits=bits)
 
     @property
     def tiled(self) -> bool:
@@ -58,22 +61,24 @@ class Application:
 
     def as_record(self) -> dict:
         size = None if self.size is None else list(self.size)
-        return {"mode": self.mode, "size": size, "scale": self.scale, "overlap": self.overlap}
+        return {"mode": self.mode, "size": size, "scale": self.scale, "overlap": self.overlap,
+                "image_bits": self.image_bits}
 
     @classmethod
     def from_record(cls, record: dict) -> Application:
         size = None if record["size"] is None else tuple(record["size"])
-        return cls(record["mode"], size, record["scale"], record["overlap"])
+        return cls(record["mode"], size, record["scale"], record["overlap"], record.get("image_bits", 16))
 
     def describe(self) -> str:
+        bits = "" if self.image_bits == 16 else f", 16-bit images read as {self.image_bits}-bit (data.image_bits)"
         if not self.tiled:
             height, width = self.size
-            return f"images resized to {height}x{width} (patches.enabled false, preprocess.image_size)"
+            return f"images resized to {height}x{width} (patches.enabled false, preprocess.image_size){bits}"
         if self.size is None:
-            return f"whole images at patches.scale {self.scale}"
+            return f"whole images at patches.scale {self.scale}{bits}"
         height, width = self.size
         return (f"whole images at patches.scale {self.scale} in tiles of {height}x{width} (patches.size) "
-                f"overlapping by {self.overlap} (patches.overlap)")
+                f"overlapping by {self.overlap} (patches.overlap){bits}")
 
 
 def _refuse(expected: Application, found: Application, expected_from: str, found_from: str) -> None:
@@ -94,8 +99,8 @@ def check_model_application(expected: Application, found: Application, expected_
 
 
 def check_data_application(expected: Application, found: Application, expected_from: str, found_from: str) -> None:
-    """Refuse data shaped otherwise than the params say: the mode, and the size (resize) or the scale
-    (patches; the patch size is drawn at training time and may change)."""
-    shape = (lambda a: (a.mode, a.scale) if a.tiled else (a.mode, a.size))  # noqa: E731
+    """Refuse data shaped otherwise than the params say: the mode, the image bits, and the size (resize)
+    or the scale (patches; the patch size is drawn at training time and may change)."""
+    shape = (lambda a: (a.mode, a.scale, a.image_bits) if a.tiled else (a.mode, a.size, a.image_bits))  # noqa: E731
     if shape(expected) != shape(found):
         _refuse(expected, found, expected_from, found_from)

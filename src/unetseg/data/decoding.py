@@ -7,13 +7,15 @@ a huge image (a decompression bomb) allocates nothing.
 
 Images become RGB uint8: greyscale is repeated over three channels; palette, CMYK,
 YCbCr and alpha images are converted by Pillow (alpha dropped); 16-bit images are
-scaled to 8 bits (value * 255 / 65535, not clipped). The EXIF orientation tag is
-applied to images and masks alike, so they turn together.
+scaled to 8 bits from the levels that `data.image_bits` says their camera writes
+(value * 255 / 4095 for 12 bits): a 12-bit micrograph in a 16-bit file read as 16-bit
+would keep 17 grey levels. A level above them is an error, never clipped. The EXIF
+orientation tag is applied to images and masks alike, so they turn together.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,7 @@ class Decoded:
     format: str
     mode: str
     size: tuple[int, int]  # height, width after the EXIF rotation
+    top: int | None = None  # a 16-bit image's largest level (what `data.image_bits` must hold)
 
 
 def open_checked(path: Path, what: str, max_pixels: int, reduce_to=None) -> tuple[Image.Image, Decoded]:
@@ -86,20 +89,34 @@ def open_checked(path: Path, what: str, max_pixels: int, reduce_to=None) -> tupl
     return oriented, info
 
 
+def image_bits_for(top: int) -> int:
+    """The camera depth (8, 10, 12, 14 or 16 bits) that holds a 16-bit image level `top`."""
+    return min(16, max(8, top.bit_length() + top.bit_length() % 2))
+
+
 def sixteen_bit(image: Image.Image) -> bool:
     return image.mode.startswith("I;16") or image.mode == "I"
 
 
-def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, with_info: bool = False, reduce_to=None):
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, with_info: bool = False, reduce_to=None,
+               bits: int = 16):
     """An image file as an RGB uint8 array (height, width, 3); with `with_info`, also what was read.
 
-    `reduce_to` (height, width) allows a cheaper, smaller decode of at least that size (see `open_checked`).
+    `reduce_to` (height, width) allows a cheaper, smaller decode of at least that size (see `open_checked`);
+    `bits`, the levels of a 16-bit image (`data.image_bits`).
     """
     path = Path(path)
     image, info = open_checked(path, "image", max_pixels, reduce_to)
     if sixteen_bit(image):
-        levels = np.asarray(image, dtype=np.float64)
-        grey = np.clip(np.round(levels * 255.0 / 65535.0), 0, 255).astype(np.uint8)
+        levels = np.asarray(image, dtype=np.int64)
+        top, full = int(levels.max(initial=0)), 2**bits - 1
+        if top > 65535 or levels.min(initial=0) < 0:
+            raise DataError(f"{path}: levels outside 0..65535 (a 32-bit image): save as 8 or 16 bit")
+        if top > full:
+            raise DataError(f"{path}: a level of {top} in a 16-bit image, above the {full} of data.image_bits "
+                            f"{bits}: set it to {image_bits_for(top)}")
+        info = replace(info, top=top)
+        grey = np.round(levels * (255.0 / full)).astype(np.uint8)
         array = np.repeat(grey[..., None], 3, axis=2)
     elif image.mode == "F":
         raise DataError(f"{path}: floating-point images are not supported; save as 8 or 16 bit")

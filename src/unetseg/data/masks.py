@@ -246,6 +246,6 @@ class PairReading:
 
 def load_pair(image_path, mask_path, data: Data, classes: ClassMap | None = None) -> PairReading:
     """An image, fully decoded, and its mask (`read_truth`): what the data check reads."""
-    image, image_info = read_image(image_path, data.max_pixels, with_info=True)
+    image, image_info = read_image(image_path, data.max_pixels, with_info=True, bits=data.image_bits)
     reading = read_truth(mask_path, image_info.size, data, image_path, classes)
     return PairReading(image, reading.mask, image_info, reading.info, reading.nonbinary, reading.bright_background)

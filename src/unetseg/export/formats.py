@@ -54,13 +54,14 @@ def describe(model_path: Path, fmt: str, application, classes: ClassMap | None, 
         inside = [step for step in steps if step["step"] != "largest_component"]
         outside = steps[len(inside):]
     whole = not application.tiled
+    grey = f" (a 16-bit image: grey round(level * 255 / {2**application.image_bits - 1}), data.image_bits)"
     return {
         "format": fmt,
         "file": FORMATS[fmt],
         "source": {"model": str(model_path), "md5": _md5(model_path)},
         "input": {"name": IMAGES, "dtype": "uint8", "shape": ["N", "H", "W", 3] if whole else
-                  ["N", *application.size, 3], "what": "RGB images, one size per batch" if whole else
-                  "RGB tiles of the image at the working scale"},
+                  ["N", *application.size, 3], "what": ("RGB images, one size per batch" if whole else
+                  "RGB tiles of the image at the working scale") + grey},
         "output": {"dtype": "uint8", "shape": ["N", "H", "W"], "what": "masks at the input's size: "
                    + ("0 or 255" if classes is None else "class indices")}
         if whole else {"dtype": "float32", "shape": ["N", *application.size, 1 if classes is None

@@ -48,7 +48,7 @@ def predict_paths(
             try:
                 prediction.small, prediction.info = model_input(path, application, max_pixels)
                 if with_images:
-                    prediction.image = read_image(path, max_pixels)
+                    prediction.image = read_image(path, max_pixels, bits=application.image_bits)
             except DataError as error:
                 prediction.error = error
             batch.append(prediction)

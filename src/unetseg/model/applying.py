@@ -156,9 +156,9 @@ def model_input(path: str | Path, application: Application, max_pixels: int = DE
     resized, so the model is never served pixels other than those it was trained on.
     """
     if application.tiled:
-        image, info = read_image(path, max_pixels, with_info=True)
+        image, info = read_image(path, max_pixels, with_info=True, bits=application.image_bits)
         return resize_image(image, application.working_size(info.size, path)), info
-    image, info = read_image(path, max_pixels, with_info=True, reduce_to=application.size)
+    image, info = read_image(path, max_pixels, with_info=True, reduce_to=application.size, bits=application.image_bits)
     return resize_image(image, application.size), info
 
 

@@ -149,6 +149,7 @@ def measure_pair(job: PairJob) -> dict:
     result = {
         "mask": job.mask, "size": list(info.size), "mask_size": list(values.shape), "kind": kind, "full": full,
         "colour_share": float(np.mean(sample.max(axis=2) - sample.min(axis=2) > COLOURED)), "read_seconds": read_seconds,
+        "image_top": info.top,
     }
     found, counts = np.unique(values, return_counts=True)
     left = np.unique(values[:, : values.shape[1] // 2], return_counts=True)

@@ -26,6 +26,7 @@ from unetseg.config.params import worker_count
 from unetseg.config.presets import set_params
 from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
+from unetseg.data.decoding import image_bits_for
 from unetseg.data.masks import turned
 from unetseg.data.naming import Naming, describe_names, find_group_pattern, find_naming
 from unetseg.data.pairing import find_pairs
@@ -159,6 +160,7 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
     other_size = [r for r in fp.results if r["mask_size"] != r["size"]]
     decisions.append(Decision("data.resize_masks", bool(other_size), f"{len(other_size)} mask(s) of another size "
                               "than their image" if other_size else "every mask has its image's size"))
+    decisions.append(_image_bits(fp))
     task, found = plan_task(fp, tuple(ignore))
     application, mode = rules.plan_mode(fp, task)
     mirroring = rules.plan_mirroring(fp, task)
@@ -185,6 +187,17 @@ def make_plan(images_dir, masks_dir, params_path, minutes: float, ignore=(), nam
         "fingerprint": _fingerprint_record(fp, task),
     }
     return Plan(decisions, record)
+
+
+def _image_bits(fp: Fingerprint) -> Decision:
+    """The camera depth that holds every 16-bit image's levels: a 12-bit micrograph read as 16-bit keeps
+    17 grey levels."""
+    tops = [r["image_top"] for r in fp.results if r["image_top"] is not None]
+    if not tops:
+        return Decision("data.image_bits", 16, "no 16-bit images (the key reads only those)")
+    bits = image_bits_for(max(tops))
+    return Decision("data.image_bits", bits, f"{len(tops)} 16-bit image(s), levels up to {max(tops)}: "
+                    f"{bits} bits hold them (white at {2**bits - 1})")
 
 
 def _workload(fp: Fingerprint, params, application: dict) -> Workload:

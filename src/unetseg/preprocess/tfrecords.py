@@ -113,7 +113,7 @@ def write_manifest(
     if application.tiled:
         manifest = {"application": application.as_record(), "sizes": sizes}
     else:
-        manifest = {"image_size": list(application.size)}
+        manifest = {"image_size": list(application.size), "image_bits": application.image_bits}
     manifest.update({"splits": shards, "classes": classes and classes.as_record()})
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
@@ -139,7 +139,7 @@ def manifest_application(tfrecord_dir: str | Path) -> Application:
     manifest = read_manifest(tfrecord_dir)
     if "application" in manifest:
         return Application.from_record(manifest["application"])
-    return Application(RESIZE, tuple(manifest["image_size"]))
+    return Application(RESIZE, tuple(manifest["image_size"]), image_bits=manifest.get("image_bits", 16))
 
 
 def check_shaping(tfrecord_dir: str | Path, application: Application) -> None:

@@ -299,8 +299,9 @@ def train(
             )
         model.load_weights(backup_dir / best["weights"])
     if me.is_chief:
-        save_model(model, model_path, inputs.classes, inputs.application if inputs.application.tiled else None,
-                   params.model.encoder)
+        application = inputs.application  # a resized network's input is its size: recorded only for the bits
+        save_model(model, model_path, inputs.classes, application if application.tiled or application.image_bits != 16
+                   else None, params.model.encoder)
         remove_backup(backup_dir)
     else:
         print(f"{me.task}: done; the chief writes the model and the curves")
