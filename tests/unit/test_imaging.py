@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import shared_dataset
 from unetseg.core.application import RESIZE, Application, check_model_application
 from unetseg.core.errors import DataError
-from unetseg.data.decoding import read_image
+from unetseg.data.decoding import IMAGE_SUFFIXES, read_image
 from unetseg.data.masks import read_mask
 from unetseg.data.resize import resize_image, resize_mask, resize_probabilities
 from unetseg.model.applying import model_input
@@ -26,12 +26,13 @@ def _save(tmp_path, name, array_or_image, **kwargs):
 # Images -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a.png", "a.bmp", "a.tif", "a.gif"])
+@pytest.mark.parametrize("name", ["a.png", "a.bmp", "a.tif", "a.gif", "a.webp", "a.ppm"])
 def test_lossless_formats_read_exactly(tmp_path, rng, name):
     rgb = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
     if name.endswith(".gif"):  # GIF is a palette format: a few colours survive exactly
         rgb = np.repeat(np.repeat(rgb[:1, :2], 3, axis=0), 4, axis=1)
-    assert np.array_equal(read_image(_save(tmp_path, name, rgb)), rgb)
+    saved = _save(tmp_path, name, rgb, **({"lossless": True} if name.endswith(".webp") else {}))
+    assert saved.suffix in IMAGE_SUFFIXES and np.array_equal(read_image(saved), rgb)
 
 
 def test_greyscale_is_repeated_over_three_channels(tmp_path, rng):

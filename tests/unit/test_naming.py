@@ -89,7 +89,8 @@ def test_check_data_names_the_pattern_that_pairs(tmp_path):
 
 
 def test_masks_of_a_format_unetseg_cannot_read_are_named_so(tmp_path):
-    images_dir, masks_dir = _folders(tmp_path, ["a.jpg", "b.jpg"], ["a.webp", "b.webp"])
+    images_dir, masks_dir = _folders(tmp_path, ["a.jpg", "b.jpg"], ["a.npy", "b.npy"])
     assert find_naming(images_dir, masks_dir) is None
     hint = check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir), "{stem}.png")).problems[-1]
-    assert "masks like a.webp, b.webp (no image files among them: .bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff)" in hint
+    assert ("masks like a.npy, b.npy (no image files among them: .bmp, .gif, .jpeg, .jpg, .pbm, .pgm, .png, "
+            ".pnm, .ppm, .tif, .tiff, .webp)") in hint
