@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from PIL import Image
@@ -108,6 +109,11 @@ def test_bad_inputs_are_refused_and_touch_nothing(project, capsys, tmp_path, fix
     assert "data.id_pattern" in _refused(project, capsys, images, masks, "--mask-pattern", "{id}.png",
                                          "--id-pattern", "(")
     assert "--ignore" in _refused(project, capsys, images, masks, "--ignore", "[]")
+    nested = tmp_path / "nested"  # a folder per patient: where the images are, and how to bring them up
+    (nested / "patient0").mkdir(parents=True)
+    shutil.copy(next(images.iterdir()), nested / "patient0" / "000.png")
+    err = _refused(project, capsys, nested, masks)
+    assert "no images found" in err and "subfolders hold 1 (e.g." in err and "patient0_000.png" in err
 
 
 def test_a_groups_file_given_is_kept_and_checked_first(project, capsys, fixed_machine):

@@ -94,3 +94,13 @@ def test_masks_of_a_format_unetseg_cannot_read_are_named_so(tmp_path):
     hint = check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir), "{stem}.png")).problems[-1]
     assert ("masks like a.npy, b.npy (no image files among them: .bmp, .gif, .jpeg, .jpg, .pbm, .pgm, .png, "
             ".pnm, .ppm, .tif, .tiff, .webp)") in hint
+
+
+def test_masks_in_subfolders_are_found_and_named(tmp_path):
+    """A folder per patient: check-data says where the masks are and how to bring them up, for each folder."""
+    images_dir, masks_dir = _folders(tmp_path, ["p1_a.png", "p2_a.png"], [])
+    for patient in ("p1", "p2"):
+        (masks_dir / patient).mkdir()
+        (masks_dir / patient / "a.png").write_bytes(b"")
+    problems = check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir), "{stem}.png")).problems
+    assert any("no masks found" in p and "its subfolders hold 2 (e.g." in p and "p1_a.png" in p for p in problems)

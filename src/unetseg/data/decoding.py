@@ -40,6 +40,20 @@ def list_images(folder: Path) -> list[Path]:
     return [p for p in visible_files(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
 
 
+def no_images_found(folder: Path, what: str) -> str:
+    """The problem of a folder with no image files, saying where they are when its subfolders hold them
+    (a folder per patient or sequence: unetseg reads one folder)."""
+    folder = Path(folder)
+    nested = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    line = f"{folder}: no {what} found (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})"
+    if not nested:
+        return line
+    return (f"{line}, but its subfolders hold {len(nested)} (e.g. {nested[0]}): unetseg reads the files of one folder; "
+            f"move them into {folder} with names made unique (e.g. {nested[0].parent.name}_{nested[0].name}), and "
+            "split.group_pattern keeps each subfolder's files in one split")
+
+
 @dataclass(frozen=True)
 class Decoded:
     """What reading a file found, besides the array: for the data summary."""

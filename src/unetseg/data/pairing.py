@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unetseg.core.errors import DataError
-from unetseg.data.decoding import IMAGE_SUFFIXES, list_images
+from unetseg.data.decoding import list_images, no_images_found
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def find_pairs(images_dir, masks_dir, mask_pattern: str, id_pattern: str = "") -
         if lines:
             problems.append(_listing(title, lines))
     if not images:
-        problems.append(f"{images_dir}: no images found (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})")
+        problems.append(no_images_found(images_dir, "images"))
     return pairs, problems
 
 

@@ -26,7 +26,7 @@ from unetseg.config.params import worker_count
 from unetseg.config.presets import set_params
 from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
-from unetseg.data.decoding import image_bits_for
+from unetseg.data.decoding import image_bits_for, list_images, no_images_found
 from unetseg.data.masks import turned
 from unetseg.data.naming import Naming, describe_names, find_group_pattern, find_naming
 from unetseg.data.pairing import find_pairs
@@ -68,6 +68,8 @@ def plan_pairing(images_dir, masks_dir, naming: Naming | None) -> tuple[Naming, 
     for folder, what in ((images_dir, "images"), (masks_dir, "masks")):
         if not Path(folder).is_dir():
             raise DataError(f"{folder}: {what} folder not found")
+        if not list_images(Path(folder)):
+            raise DataError(no_images_found(folder, what))
     if naming is None:
         naming = find_naming(images_dir, masks_dir)
         if naming is None:
