@@ -28,6 +28,12 @@ CASES = [
     (["0001TP_006690.png", "0001TP_006720.png", "Seq05VD_f00000.png"],
      ["0001TP_006690_L.png", "0001TP_006720_L.png", "Seq05VD_f00000_L.png"], Naming("{stem}_L.png", "")),
     (["a1.jpg", "b2.jpg"], ["a1.png", "b2.tif"], Naming("{stem}.*", "")),  # mixed extensions: a wildcard
+    # a prefix every name shares stays in the stem: ids are the image stems (as a split.groups CSV names them),
+    # and images of another prefix pair too
+    (["ISIC_0000000.jpg", "ISIC_0000001.jpg"], ["ISIC_0000000_segmentation.png", "ISIC_0000001_segmentation.png"],
+     Naming("{stem}_segmentation.png", "")),
+    (["0001TP_006690.png", "0001TP_006720.png"], ["0001TP_006690_L.png", "0001TP_006720_L.png"],
+     Naming("{stem}_L.png", "")),
     (["only.jpg"], ["only_lesion.png"], Naming("{stem}_lesion.png", "")),
     (["img_0.png", "img_1.png"], ["lbl_0_{x}.png", "lbl_1_{x}.png"], Naming("lbl_{id}_{{x}}.png", "^img_(.+)$")),
     # brackets in the names are text, also under a wildcard pattern

@@ -79,12 +79,13 @@ def find_naming(images_dir, masks_dir) -> Naming | None:
         return None
     if set(stems) == set(mask_stems):  # same names, another (or the same) extension
         return _naming("", "{stem}", ending)
-    if len(images) < 2:
-        return _by_stem(stems, mask_stems, ending)
+    whole = _by_stem(stems, mask_stems, ending)  # the image's whole name in the mask's: ids stay the stems
+    if whole is not None or len(images) < 2:
+        return whole
     image_head, image_middles, image_tail = _split(stems)
     mask_head, mask_middles, mask_tail = _split(mask_stems)
     if set(image_middles) != set(mask_middles) or "" in image_middles:
-        return _by_stem(stems, mask_stems, ending)
+        return None
     field = "{id}" if image_head or image_tail else "{stem}"
     id_pattern = f"^{re.escape(image_head)}(.+){re.escape(image_tail)}$" if field == "{id}" else ""
     return _naming(mask_head, field, mask_tail + ending, id_pattern)
