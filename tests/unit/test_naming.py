@@ -1,9 +1,12 @@
 """Pairing patterns and groups found from the names alone, and the hint check-data gives with them."""
 
+import io
+import sys
+
 import pytest
 
 from unetseg.config.params import Data
-from unetseg.data.checking import check_data
+from unetseg.data.checking import check_data, map_in_workers
 from unetseg.data.naming import Naming, find_group_pattern, find_naming
 from unetseg.data.pairing import find_pairs
 
@@ -110,3 +113,18 @@ def test_masks_in_subfolders_are_found_and_named(tmp_path):
         (masks_dir / patient / "a.png").write_bytes(b"")
     problems = check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir), "{stem}.png")).problems
     assert any("no masks found" in p and "its subfolders hold 2 (e.g." in p and "p1_a.png" in p for p in problems)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "log"])
+def test_reading_a_dataset_shows_its_progress_on_a_terminal_only(monkeypatch, terminal):
+    """Reading thousands of pairs takes minutes: a bar on a terminal; nothing in a log or a test's capture."""
+    err = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert map_in_workers(abs, [-1, -2, -3], workers=1, desc="checking pairs") == [1, 2, 3]
+    assert ("checking pairs: 100%" in err.getvalue() and "3/3" in err.getvalue()) == terminal
+    assert (err.getvalue() == "") != terminal

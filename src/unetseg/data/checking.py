@@ -13,9 +13,11 @@ import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from unetseg.config.params import Data, worker_count
 from unetseg.core.constants import IGNORE
@@ -53,18 +55,21 @@ class DataCheck:
     class_pixels: dict[str, np.ndarray] = field(default_factory=dict)  # pair id -> pixels per class
 
 
-def map_in_workers(function, jobs: list, workers: int = 0) -> list:
-    """`function` of each job, in order, in `workers` processes (0: one per core; a few jobs: here)."""
+def map_in_workers(function, jobs: list, workers: int = 0, desc: str | None = None) -> list:
+    """`function` of each job, in order, in `workers` processes (0: one per core; a few jobs: here); with
+    `desc`, a progress bar on a terminal (a large dataset takes minutes to read)."""
     count = worker_count(workers)
+    bar = partial(tqdm, total=len(jobs), desc=desc, unit="pair", disable=None if desc else True)  # None: a tty only
     if count == 1 or len(jobs) < 8:
-        return list(map(function, jobs))
+        return list(bar(map(function, jobs)))
     with ProcessPoolExecutor(count) as pool:
-        return list(pool.map(function, jobs, chunksize=max(1, len(jobs) // (8 * count))))
+        return list(bar(pool.map(function, jobs, chunksize=max(1, len(jobs) // (8 * count)))))
 
 
 def check_pairs(pairs, data: Data, workers: int = 0, classes: ClassMap | None = None) -> DataCheck:
     """Decode every pair, in `workers` processes (0: one per core); the pairs that failed are problems."""
-    results = map_in_workers(_check_pair, [(str(p.image), str(p.mask), data, classes) for p in pairs], workers)
+    results = map_in_workers(_check_pair, [(str(p.image), str(p.mask), data, classes) for p in pairs], workers,
+                             "checking pairs")
     problems = [r["problem"] for r in results if "problem" in r]
     good = [(pair, r) for pair, r in zip(pairs, results) if "problem" not in r]
     class_pixels = {pair.id: r["class_pixels"] for pair, r in good if "class_pixels" in r}

@@ -240,6 +240,6 @@ def fingerprint(pairs, max_pixels: int, ignore: tuple = (), workers: int = 0) ->
     """Read every pair once, in `workers` processes (0: one per core)."""
     sizes = candidate_sizes(header_sizes(pairs, max_pixels))
     jobs = [PairJob(str(p.image), str(p.mask), max_pixels, tuple(sizes), tuple(ignore)) for p in pairs]
-    results = map_in_workers(measure_pair, jobs, workers)
+    results = map_in_workers(measure_pair, jobs, workers, "plan: reading pairs")
     problems = [r["problem"] for r in results if "problem" in r]
     return Fingerprint(len(pairs), [r for r in results if "problem" not in r], sizes, problems)
