@@ -64,7 +64,9 @@ def test_16_bit_images_of_a_12_bit_camera_are_read_from_their_bits(tmp_path):
     assert np.array_equal(model_input(path, application)[0], grey)
     assert Application.from_record(application.as_record()) == application
     assert Application.from_record({"mode": RESIZE, "size": [64, 64], "scale": 1.0, "overlap": 0.0}).image_bits == 16
-    with pytest.raises(DataError, match=r"micrograph\.png: a level of 4095 .* data\.image_bits 10: set it to 12"):
+    with pytest.raises(TypeError, match="image_bits None"):  # the model file's reader names the file with it
+        Application.from_record({"mode": RESIZE, "size": [64, 64], "scale": 1.0, "overlap": 0.0, "image_bits": None})
+    with pytest.raises(DataError, match=r"micrograph\.png: a level of 4095 .* data\.image_bits 10: .* need data\.image_bits 12"):
         read_image(path, bits=10)
     with pytest.raises(DataError, match="16-bit images read as 12-bit"):  # a 12-bit model is not fed 16-bit reads
         check_model_application(Application(RESIZE, (64, 64)), application, "params.yaml", "the model file")

@@ -83,6 +83,9 @@ def test_groups_from_the_names():
     # the coarsest grouping that is still a grouping: patients, not their studies
     slices = [f"p{p}_s{s}_{i}" for p in range(6) for s in range(3) for i in range(4)]
     assert find_group_pattern(slices) == ("^([^_]+)_", 6)
+    # a prefix every id shares (ids are whole stems) is no group: the patients after it are
+    prefixed = [f"IMG_{name}" for name in slices]
+    assert find_group_pattern(prefixed) == ("^(IMG_[^_]+)_", 6)
     assert find_group_pattern([f"{i:04d}" for i in range(50)]) == ("", 50)  # no separator: by image
     few = [f"seq{s}_{i}" for s in range(3) for i in range(20)]  # 3 sequences: too few for a split by group
     assert find_group_pattern(few) == ("", 60)
@@ -107,7 +110,7 @@ def test_masks_of_a_format_unetseg_cannot_read_are_named_so(tmp_path):
 
 def test_masks_in_subfolders_are_found_and_named(tmp_path):
     """A folder per patient: check-data says where the masks are and how to bring them up, for each folder."""
-    images_dir, masks_dir = _folders(tmp_path, ["p1_a.png", "p2_a.png"], [])
+    images_dir, masks_dir = _folders(tmp_path, ["p1_a.png", "p2_a.png"], ["README.txt"])  # as Kaggle's LGG
     for patient in ("p1", "p2"):
         (masks_dir / patient).mkdir()
         (masks_dir / patient / "a.png").write_bytes(b"")

@@ -63,7 +63,7 @@ class Data(Section):
     max_nonbinary_fraction: float = bounds(ge=0, le=1, default=0.05)
     resize_masks: bool = False
     instance_masks: bool = False  # binary masks of object ids (instance labels): every nonzero pixel is an object
-    image_bits: int = bounds(ge=8, le=16, default=16)  # the levels of 16-bit images (12: a 12-bit camera's)
+    image_bits: int = bounds(ge=8, le=16, default=16)  # the levels of 16-bit grey images (12: a 12-bit camera's)
 
     def check(self):
         key = self.key("mask_pattern")

@@ -67,7 +67,10 @@ class Application:
     @classmethod
     def from_record(cls, record: dict) -> Application:
         size = None if record["size"] is None else tuple(record["size"])
-        return cls(record["mode"], size, record["scale"], record["overlap"], record.get("image_bits", 16))
+        bits = record.get("image_bits", 16)  # absent: written before the key
+        if not isinstance(bits, int) or not 8 <= bits <= 16:
+            raise TypeError(f"image_bits {bits!r} is no whole number of bits from 8 to 16")
+        return cls(record["mode"], size, record["scale"], record["overlap"], bits)
 
     def describe(self) -> str:
         bits = "" if self.image_bits == 16 else f", 16-bit images read as {self.image_bits}-bit (data.image_bits)"

@@ -23,7 +23,7 @@ from unetseg.config.params import Data, worker_count
 from unetseg.core.constants import IGNORE
 from unetseg.core.errors import DataError, listed
 from unetseg.data.classes import ClassMap, pixel_counts
-from unetseg.data.decoding import list_images, no_images_found, visible_files
+from unetseg.data.decoding import list_images, nested_images, no_images_found
 from unetseg.data.masks import load_pair
 from unetseg.data.naming import describe_names, find_naming
 from unetseg.data.pairing import find_pairs
@@ -133,9 +133,9 @@ def check_data(images_dir, masks_dir, data: Data, workers: int = 0, classes: Cla
         problems.append(f"hint: {describe_names(images_dir, masks_dir, 1)}: {naming.options()} pairs every file "
                         f"(data.mask_pattern {naming.mask_pattern!r}, data.id_pattern {naming.id_pattern!r})")
     elif problems and list_images(Path(images_dir)) and not list_images(Path(masks_dir)):
-        # masks of a format unetseg does not read, or none but in subfolders
-        problems.append(f"hint: {describe_names(images_dir, masks_dir)}" if visible_files(Path(masks_dir))
-                        else no_images_found(masks_dir, "masks"))
+        # none but in subfolders (a README beside them), or masks of a format unetseg does not read
+        problems.append(no_images_found(masks_dir, "masks") if nested_images(masks_dir)
+                        else f"hint: {describe_names(images_dir, masks_dir)}")
     check = check_pairs(pairs, data, workers, classes)
     file_problems = check.problems
     check.problems = problems + ([f"{len(file_problems)} file problem(s):"] if file_problems else []) + [

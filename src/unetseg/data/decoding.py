@@ -40,12 +40,17 @@ def list_images(folder: Path) -> list[Path]:
     return [p for p in visible_files(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
 
 
+def nested_images(folder: Path) -> list[Path]:
+    """The image files in a folder's subfolders (a folder per patient or sequence), in name order."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                  and p.parent != folder and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
 def no_images_found(folder: Path, what: str) -> str:
     """The problem of a folder with no image files, saying where they are when its subfolders hold them
-    (a folder per patient or sequence: unetseg reads one folder)."""
-    folder = Path(folder)
-    nested = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    (unetseg reads one folder)."""
+    folder, nested = Path(folder), nested_images(folder)
     line = f"{folder}: no {what} found (extensions: {', '.join(sorted(IMAGE_SUFFIXES))})"
     if not nested:
         return line
@@ -125,10 +130,11 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, with_info
         levels = np.asarray(image, dtype=np.int64)
         top, full = int(levels.max(initial=0)), 2**bits - 1
         if top > 65535 or levels.min(initial=0) < 0:
-            raise DataError(f"{path}: levels outside 0..65535 (a 32-bit image): save as 8 or 16 bit")
-        if top > full:
-            raise DataError(f"{path}: a level of {top} in a 16-bit image, above the {full} of data.image_bits "
-                            f"{bits}: set it to {image_bits_for(top)}")
+            raise DataError(f"{path}: levels outside 0..65535 (signed or 32-bit): save as unsigned 8 or 16 bit")
+        if top > full:  # never clipped: a model trained on dimmer images would see a saturated one
+            raise DataError(f"{path}: a level of {top} in a 16-bit image, above {full}, the white of data.image_bits "
+                            f"{bits}: images this bright need data.image_bits {image_bits_for(top)} (a model "
+                            f"trained with {bits}, whose file records it, needs training again)")
         info = replace(info, top=top)
         grey = np.round(levels * (255.0 / full)).astype(np.uint8)
         array = np.repeat(grey[..., None], 3, axis=2)

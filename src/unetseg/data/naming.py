@@ -151,11 +151,12 @@ def describe_names(images_dir, masks_dir, shown: int = 2) -> str:
 
 def group_candidates(ids: list[str]) -> dict[str, int]:
     """Regexes whose first group is a group shared by several ids (a car, a sequence, a patient),
-    with how many groups each gives: the text before the first separator, or before the last."""
-    found = {}
+    with how many groups each gives: the text before the first separator after the head that every id
+    shares (`IMG_`), or before the last."""
+    found, head = {}, re.escape(_head(ids)) if len(ids) > 1 else ""
     for separator in SEPARATORS.strip():
         escaped = re.escape(separator)
-        for pattern in (f"^([^{escaped}]+){escaped}", f"^(.+){escaped}[^{escaped}]*$"):
+        for pattern in (f"^({head}[^{escaped}]+){escaped}", f"^(.+){escaped}[^{escaped}]*$"):
             regex = re.compile(pattern)
             groups = [m.group(1) if (m := regex.search(i)) else None for i in ids]
             if None in groups:

@@ -6,10 +6,11 @@ importable function; either would run while the file loads. Such files are refus
 naming the file and the entry, before Keras reads them (and Keras itself loads in
 safe mode).
 
-A model trained on named classes, on patches or under a pretrained encoder also carries
-what applying it needs besides the network (`unetseg.json` in the zip, which Keras does
-not read): its class map (names, colours, the ignore rule), how it meets an image
-(working scale, tile, overlap) and its encoder, so `unetseg predict` needs no params.
+A model trained on named classes, on patches, under a pretrained encoder or on 16-bit
+images of fewer bits also carries what applying it needs besides the network
+(`unetseg.json` in the zip, which Keras does not read): its class map (names, colours, the
+ignore rule), how it meets an image (working scale, tile, overlap, image bits) and its
+encoder, so `unetseg predict` needs no params.
 
 The evaluate stage writes the model as it scored it (`save_scored`: models/scored.keras,
 the registry's model): the same network, its record joined by the inference settings
