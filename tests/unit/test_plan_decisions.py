@@ -15,7 +15,7 @@ from unetseg.plan.fingerprint import fingerprint
 from unetseg.plan.task import plan_task
 
 
-def _write(tmp_path, masks, images=None, suffix=".png", mode=None, quality=None):
+def _write(tmp_path, masks, images=None, suffix=".png", mode=None, quality=None, palettes=None):
     (tmp_path / "images").mkdir(parents=True)
     (tmp_path / "masks").mkdir()
     rng = np.random.default_rng(0)
@@ -26,6 +26,9 @@ def _write(tmp_path, masks, images=None, suffix=".png", mode=None, quality=None)
         picture = Image.fromarray(mask)
         if mode:
             picture = picture.convert(mode)
+        if palettes:  # the mask holds indices into its own palette
+            picture = picture.convert("P")
+            picture.putpalette(palettes[index])
         picture.save(tmp_path / "masks" / f"{index:03d}{suffix}", **({"quality": quality} if quality else {}))
     pairs, problems = find_pairs(tmp_path / "images", tmp_path / "masks", "{stem}" + suffix)
     assert not problems
@@ -35,6 +38,11 @@ def _write(tmp_path, masks, images=None, suffix=".png", mode=None, quality=None)
 def plan(tmp_path, masks, ignore=(), **kwargs) -> dict:
     """Every data decision for these masks, as {key: value}, after checking that the pipeline reads
     every mask by the planned rules (the split stage's check)."""
+    return plan_and_read(tmp_path, masks, ignore, **kwargs)[0]
+
+
+def plan_and_read(tmp_path, masks, ignore=(), **kwargs) -> tuple[dict, list[np.ndarray]]:
+    """The decisions, and every mask as the pipeline reads it by them."""
     pairs = _write(tmp_path, masks, **kwargs)
     fp = fingerprint(pairs, 10**8, ignore, workers=1)
     task, found = plan_task(fp, ignore)
@@ -43,9 +51,8 @@ def plan(tmp_path, masks, ignore=(), **kwargs) -> dict:
     classes = {key.partition(".")[2]: value for key, value in chosen.items() if key.startswith("classes.")}
     class_map = ClassMap.from_params(Classes(**{k: _tupled(v) for k, v in classes.items()}))
     data = Data(str(tmp_path), str(tmp_path), max_nonbinary_fraction=chosen.get("data.max_nonbinary_fraction", 0.05))
-    for pair in pairs:
-        read_truth(pair.mask, masks[0].shape[:2], data, pair.image, class_map)
-    return chosen
+    truths = [read_truth(pair.mask, masks[0].shape[:2], data, pair.image, class_map).mask for pair in pairs]
+    return chosen, truths
 
 
 def _tupled(value):
@@ -116,6 +123,39 @@ def test_colour_masks_are_classes_by_colour(tmp_path):
     chosen = plan(tmp_path, masks)
     assert chosen["classes.masks"] == "colours"
     assert chosen["classes.values"] == [[0, 0, 0], [30, 30, 200], [200, 30, 30]]
+
+
+def test_palette_masks_whose_palettes_differ_are_read_by_colour(tmp_path):
+    """A palette saved per file (ordered by use, say) gives one index another colour in each mask:
+    read by index, red objects would be one class in some files and another in the rest."""
+    red, blue = [200, 30, 30], [30, 30, 200]
+    masks, palettes = [], []
+    for index, blob in enumerate(blobs(count=6)):
+        labels = np.where(blob > 0, 1, 0).astype(np.uint8)
+        labels[:16, :16] = 2  # a corner of the other class
+        swapped = index % 2  # in these files index 1 is blue and index 2 red
+        masks.append(np.where(labels == 0, 0, labels ^ 3 if swapped else labels).astype(np.uint8))
+        palettes.append([0, 0, 0] + (blue + red if swapped else red + blue))
+    chosen, truths = plan_and_read(tmp_path, masks, palettes=palettes)
+    assert chosen["classes.masks"] == "colours"
+    assert chosen["classes.values"] == [[0, 0, 0], blue, red]
+    for blob, truth in zip(blobs(count=6), truths):
+        assert (truth[16:][blob[16:] > 0] == 2).all() and (truth[:16, :16] == 1).all()
+
+
+def test_binary_palette_masks_with_swapped_palettes_are_two_classes_by_colour(tmp_path):
+    """The binary reader takes palette index 0 as background: where some files draw index 0 bright,
+    the objects are read by colour instead, as two classes, the darker first."""
+    masks, palettes = [], []
+    for index, blob in enumerate(blobs(count=6)):
+        inverted = index % 2
+        masks.append(((blob == 0) if inverted else (blob > 0)).astype(np.uint8))
+        palettes.append([0, 230, 230, 120, 0, 0] if inverted else [120, 0, 0, 0, 230, 230])
+    chosen, truths = plan_and_read(tmp_path, masks, palettes=palettes)
+    assert chosen["classes.masks"] == "colours"
+    assert chosen["classes.values"] == [[120, 0, 0], [0, 230, 230]]  # the darker first, though packed larger
+    for blob, truth in zip(blobs(count=6), truths):
+        assert np.array_equal(truth, (blob > 0).astype(np.uint8))
 
 
 def test_objects_always_on_one_side_turn_mirroring_off(tmp_path):

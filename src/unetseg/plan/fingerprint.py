@@ -38,8 +38,10 @@ COLOURED = 8
 ID_CHANGES = 0.25  # an instance label map changes value at more pixels than this (a row's neighbours) only if it is a picture
 
 
-def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int]:
-    """(values, kind, full scale): palette indices, grey levels, or colours packed as r<<16|g<<8|b.
+def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int, dict | None]:
+    """(values, kind, full scale, palette): palette indices, grey levels, or colours packed as
+    r<<16|g<<8|b; for palette masks, the packed colour of each index in use (tools that save a palette
+    per file can give one index another colour in each: unetseg.plan.task reads those by colour).
 
     An RGB mask is grey when its channels agree, or when it has many colours that all but
     agree (a black/white mask saved as JPEG, read by its grey level as unetseg.data.masks
@@ -47,22 +49,25 @@ def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int]:
     """
     image, _ = open_mask(path, max_pixels)
     if image.mode in ("P", "PA"):
-        values = np.asarray(image.convert("P") if image.mode == "PA" else image)
-        return values.astype(np.int64), INDEX, 255
+        values = np.asarray(image.convert("P") if image.mode == "PA" else image).astype(np.int64)
+        entries = ((image.getpalette() or []) + [0] * 768)[:768]  # as Pillow's convert("RGB") pads it
+        colours = {int(i): (entries[3 * i] << 16) | (entries[3 * i + 1] << 8) | entries[3 * i + 2]
+                   for i in np.unique(values)}
+        return values, INDEX, 255, colours
     if image.mode == "1":  # 0/255 as the label reader sees it (convert("L"))
-        return np.asarray(image, dtype=np.int64) * 255, GREY, 255
+        return np.asarray(image, dtype=np.int64) * 255, GREY, 255, None
     if sixteen_bit(image):
-        return np.asarray(image, dtype=np.int64), GREY, 65535
+        return np.asarray(image, dtype=np.int64), GREY, 65535, None
     if image.mode in ("L", "LA"):
-        return np.asarray(image.convert("L"), dtype=np.int64), GREY, 255
+        return np.asarray(image.convert("L"), dtype=np.int64), GREY, 255, None
     rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
     if (rgb == rgb[..., :1]).all():
-        return rgb[..., 0], GREY, 255
+        return rgb[..., 0], GREY, 255, None
     packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     spread = rgb.max(axis=2) - rgb.min(axis=2)
     if len(np.unique(packed)) > FEW_COLOURS and np.count_nonzero(spread > GREY_TOLERANCE) <= 0.01 * spread.size:
-        return rgb.mean(axis=2).round().astype(np.int64), GREY, 255
-    return packed, COLOUR, 255
+        return rgb.mean(axis=2).round().astype(np.int64), GREY, 255, None
+    return packed, COLOUR, 255, None
 
 
 def noisy_binary(found: np.ndarray, kind: str, full: int, middle: float) -> bool:
@@ -141,7 +146,7 @@ def measure_pair(job: PairJob) -> dict:
     start = time.perf_counter()
     try:
         image, info = read_image(job.image, job.max_pixels, with_info=True)
-        values, kind, full = _raw_mask(job.mask, job.max_pixels)
+        values, kind, full, palette = _raw_mask(job.mask, job.max_pixels)
     except DataError as error:
         return {"problem": str(error)}
     read_seconds = time.perf_counter() - start
@@ -149,7 +154,7 @@ def measure_pair(job: PairJob) -> dict:
     result = {
         "mask": job.mask, "size": list(info.size), "mask_size": list(values.shape), "kind": kind, "full": full,
         "colour_share": float(np.mean(sample.max(axis=2) - sample.min(axis=2) > COLOURED)), "read_seconds": read_seconds,
-        "image_top": info.top,
+        "image_top": info.top, "palette": palette,
     }
     found, counts = np.unique(values, return_counts=True)
     left = np.unique(values[:, : values.shape[1] // 2], return_counts=True)

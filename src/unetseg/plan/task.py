@@ -81,8 +81,39 @@ def _as_colours(fp: Fingerprint) -> None:
             result["kind"] = COLOUR
 
 
+def _palette_conflict(fp: Fingerprint) -> str | None:
+    """Where palette masks give one index different colours (a palette saved per file): the first such
+    index and two masks that disagree, else None."""
+    seen = {}
+    for result in fp.results:
+        for index, colour in (result.get("palette") or {}).items():
+            first = seen.setdefault(index, (colour, result["mask"]))
+            if first[0] != colour:
+                return (f"index {index} is colour {_plain(first[0], True)} in {first[1]} but "
+                        f"{_plain(colour, True)} in {result['mask']}")
+    return None
+
+
+def _by_palette_colours(fp: Fingerprint) -> None:
+    """Palette masks' indices as the colours their own palettes give them, as classes.masks: colours reads them."""
+    for result in fp.results:
+        colours = result.get("palette")
+        if colours is None:
+            continue
+        for key in ("values", "left"):
+            found = {}
+            for index, pixels in result[key].items():
+                found[colours[index]] = found.get(colours[index], 0) + pixels
+            result[key] = found
+        result["label_values"] = [colours.get(v, v) for v in result.get("label_values", [])]
+        result["kind"] = COLOUR
+
+
 def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
     """What the masks are, from the census of their values; the `classes.*` and `data.*` keys that say so."""
+    repainted = _palette_conflict(fp)
+    if repainted:  # read by index, those masks would mean different classes in different files
+        _by_palette_colours(fp)
     kinds = sorted({r["kind"] for r in fp.results})
     if kinds == sorted([COLOUR, GREY]) and not any(r["noisy"] for r in fp.results):
         _as_colours(fp)
@@ -151,12 +182,14 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
             if share > MAJORITY:
                 raise DataError(f"binary masks, objects 1 in some and 255 in others, covering {share:.0%} of the "
                                 "pixels: set classes.* by hand (docs/guides/classes.md)")
-        elif len(kept) == 2 and not present and not lone:
+        elif len(kept) == 2 and not present and not lone and not repainted:
             if colours:  # two colours of any hue: the brighter is the object, as masks are read
-                kept.sort(key=lambda v: 299 * (v >> 16) + 587 * ((v >> 8) & 255) + 114 * (v & 255))
+                kept.sort(key=_luma)
             task = Task(True, tuple(kept), colours=colours)
             share = totals[kept[1]] / sum(totals.values())
         else:
+            if repainted and len(kept) == 2:  # the darker first, as the binary reader has it
+                kept.sort(key=_luma)
             task, share = Task(False, tuple(kept), present, colours), None
     if task.binary and share > MAJORITY and not instances:
         dark, bright = task.values  # the first class is the background (patches centre on the others)
@@ -179,11 +212,17 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
                  "the mask value of each class"),
         Decision("classes.ignore", [_plain(v, task.colours) for v in task.ignore], "--ignore"),
         Decision("classes.masks", "colours" if task.colours else "labels",
-                 "RGB colours" if task.colours else "class indices (grey or palette)"),
+                 f"palette masks whose palettes differ ({repainted}): read by colour" if repainted
+                 else "RGB colours" if task.colours else "class indices (grey or palette)"),
         Decision("classes.weights", "none", "measured on Stanford Background: balanced weights cost the large "
                  "classes more than they give the rare ones"),
     ]
     return task, decisions
+
+
+def _luma(colour: int) -> int:
+    """A packed colour's brightness (ITU-R 601 weights)."""
+    return 299 * (colour >> 16) + 587 * ((colour >> 8) & 255) + 114 * (colour & 255)
 
 
 def _plain(value, colours: bool):
