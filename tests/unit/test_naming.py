@@ -6,9 +6,11 @@ import sys
 import pytest
 
 from unetseg.config.params import Data
+from unetseg.core.errors import DataError
 from unetseg.data.checking import check_data, map_in_workers
 from unetseg.data.naming import Naming, find_group_pattern, find_naming
 from unetseg.data.pairing import find_pairs
+from unetseg.plan.planning import plan_pairing
 
 
 def _folders(tmp_path, images, masks):
@@ -116,6 +118,29 @@ def test_masks_in_subfolders_are_found_and_named(tmp_path):
         (masks_dir / patient / "a.png").write_bytes(b"")
     problems = check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir), "{stem}.png")).problems
     assert any("no masks found" in p and "its subfolders hold 2 (e.g." in p and "p1_a.png" in p for p in problems)
+
+
+@pytest.mark.parametrize("beside", [True, False], ids=["one folder", "two folders"])
+def test_second_masks_of_one_image_are_named_with_what_to_do(tmp_path, beside):
+    """As BUSI saves them: `benign (3)_mask_1.png` beside `benign (3)_mask.png`, a second lesion of one image.
+    Unpaired files otherwise, and no pattern: check-data and the plan say what those files are."""
+    images = [f"benign ({i}).png" for i in range(1, 7)]
+    masks = [f"benign ({i})_mask.png" for i in range(1, 7)] + ["benign (3)_mask_1.png", "benign (5)_mask_2.png"]
+    if beside:
+        images_dir = masks_dir = tmp_path / "benign"
+        images_dir.mkdir()
+        for name in images + masks:
+            (images_dir / name).write_bytes(b"")
+    else:
+        images_dir, masks_dir = _folders(tmp_path, images, masks)
+    assert find_naming(images_dir, masks_dir) is None
+    said = ("2 file(s) in {} named as an image's second mask (benign (3)_mask_1.png beside benign (3)_mask.png): "
+            "unetseg reads one mask an image (--mask-pattern '{{stem}}_mask.png' pairs the others): merge each into "
+            "its first mask (their union) and delete it, or move it out of the folder").format(masks_dir)
+    assert check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir))).problems[-1] == f"hint: {said}"
+    with pytest.raises(DataError) as error:
+        plan_pairing(images_dir, masks_dir, None)
+    assert str(error.value) == said
 
 
 class _Terminal(io.StringIO):

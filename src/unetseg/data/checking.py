@@ -25,7 +25,7 @@ from unetseg.core.errors import DataError, listed
 from unetseg.data.classes import ClassMap, pixel_counts
 from unetseg.data.decoding import list_images, nested_images, no_images_found
 from unetseg.data.masks import load_pair
-from unetseg.data.naming import describe_names, find_naming
+from unetseg.data.naming import describe_names, find_naming, second_masks
 from unetseg.data.pairing import find_pairs
 
 
@@ -132,6 +132,8 @@ def check_data(images_dir, masks_dir, data: Data, workers: int = 0, classes: Cla
     if naming is not None and not find_pairs(images_dir, masks_dir, naming.mask_pattern, naming.id_pattern)[1]:
         problems.append(f"hint: {describe_names(images_dir, masks_dir, 1)}: {naming.options()} pairs every file "
                         f"(data.mask_pattern {naming.mask_pattern!r}, data.id_pattern {naming.id_pattern!r})")
+    elif problems and (second := second_masks(images_dir, masks_dir)):
+        problems.append(f"hint: {second}")
     elif problems and list_images(Path(images_dir)) and not list_images(Path(masks_dir)):
         # none but in subfolders (a README beside them), or masks of a format unetseg does not read
         problems.append(no_images_found(masks_dir, "masks") if nested_images(masks_dir)

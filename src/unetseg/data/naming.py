@@ -21,6 +21,7 @@ from pathlib import Path
 from unetseg.data.decoding import IMAGE_SUFFIXES, list_images, visible_files
 
 SEPARATORS = "_-. "
+SECOND_MASK = re.compile(r"(.+)[_\-. ]\(?\d+\)?")  # another file's name, then a number: a second mask
 MIN_GROUPS = 5  # fewer groups than this make a validation side of one or two groups: split by image instead
 
 
@@ -68,9 +69,35 @@ def _mask_names(masks: list[Path]) -> tuple[list[str], str]:
 def find_naming(images_dir, masks_dir) -> Naming | None:
     """The pairing patterns under which every image has exactly one mask and every mask an image,
     or None when the names do not show one."""
-    if Path(images_dir).resolve() == Path(masks_dir).resolve():
-        return _beside(list_images(Path(images_dir)))
+    return _find(list_images(Path(images_dir)), list_images(Path(masks_dir)), _same(images_dir, masks_dir))
+
+
+def second_masks(images_dir, masks_dir) -> str | None:
+    """Where the names pair but for files named as an image's second mask (`3_mask_1.png` beside
+    `3_mask.png`, as some sets save a mask per object): what they are and what to do, else None."""
     images, masks = list_images(Path(images_dir)), list_images(Path(masks_dir))
+    by_stem = {p.stem: p for p in masks}
+    extras = {p: by_stem[m.group(1)] for p in masks
+              if (m := SECOND_MASK.fullmatch(p.stem)) and m.group(1) in by_stem}
+    if not extras:
+        return None
+    naming = _find([p for p in images if p not in extras], [p for p in masks if p not in extras],
+                   _same(images_dir, masks_dir))
+    if naming is None:
+        return None
+    extra, first = next(iter(extras.items()))
+    return (f"{len(extras)} file(s) in {masks_dir} named as an image's second mask ({extra.name} beside "
+            f"{first.name}): unetseg reads one mask an image ({naming.options()} pairs the others): merge each "
+            "into its first mask (their union) and delete it, or move it out of the folder")
+
+
+def _same(images_dir, masks_dir) -> bool:
+    return Path(images_dir).resolve() == Path(masks_dir).resolve()
+
+
+def _find(images: list[Path], masks: list[Path], same: bool) -> Naming | None:
+    if same:
+        return _beside(images)
     if not images or not masks:
         return None
     stems = [p.stem for p in images]

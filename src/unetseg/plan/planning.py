@@ -28,7 +28,7 @@ from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
 from unetseg.data.decoding import image_bits_for, list_images, no_images_found
 from unetseg.data.masks import turned
-from unetseg.data.naming import Naming, describe_names, find_group_pattern, find_naming
+from unetseg.data.naming import Naming, describe_names, find_group_pattern, find_naming, second_masks
 from unetseg.data.pairing import find_pairs
 from unetseg.data.splitting import split_pairs
 from unetseg.plan import decisions as rules
@@ -73,11 +73,11 @@ def plan_pairing(images_dir, masks_dir, naming: Naming | None) -> tuple[Naming, 
     if naming is None:
         naming = find_naming(images_dir, masks_dir)
         if naming is None:
-            raise DataError(
-                f"cannot tell how the files of {images_dir} and {masks_dir} pair ({describe_names(images_dir, masks_dir)}): "
-                "give --mask-pattern (data.mask_pattern) and, if the names share only an id, --id-pattern "
-                "(data.id_pattern)"
-            )
+            raise DataError(second_masks(images_dir, masks_dir) or (
+                f"cannot tell how the files of {images_dir} and {masks_dir} pair "
+                f"({describe_names(images_dir, masks_dir)}): give --mask-pattern (data.mask_pattern) and, if the "
+                "names share only an id, --id-pattern (data.id_pattern)"
+            ))
     pairs, problems = find_pairs(images_dir, masks_dir, naming.mask_pattern, naming.id_pattern)
     if problems:
         raise DataError(f"{naming.options()} leaves files unpaired:\n" + "\n".join(problems))
