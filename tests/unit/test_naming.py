@@ -8,7 +8,7 @@ import pytest
 from unetseg.config.params import Data
 from unetseg.core.errors import DataError
 from unetseg.data.checking import check_data, map_in_workers
-from unetseg.data.naming import Naming, find_group_pattern, find_naming
+from unetseg.data.naming import Naming, find_group_pattern, find_naming, second_masks
 from unetseg.data.pairing import find_pairs
 from unetseg.plan.planning import plan_pairing
 
@@ -136,11 +136,23 @@ def test_second_masks_of_one_image_are_named_with_what_to_do(tmp_path, beside):
     assert find_naming(images_dir, masks_dir) is None
     said = ("2 file(s) in {} named as an image's second mask (benign (3)_mask_1.png beside benign (3)_mask.png): "
             "unetseg reads one mask an image (--mask-pattern '{{stem}}_mask.png' pairs the others): merge each into "
-            "its first mask (their union) and delete it, or move it out of the folder").format(masks_dir)
+            "its first mask (their union) and delete it, or move it out of the folder; or, if it is a mask of its "
+            "own, add its image").format(masks_dir)
     assert check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir))).problems[-1] == f"hint: {said}"
     with pytest.raises(DataError) as error:
         plan_pairing(images_dir, masks_dir, None)
     assert str(error.value) == said
+    with pytest.raises(DataError) as error:  # with the pattern given, the unpaired files, then what they are
+        plan_pairing(images_dir, masks_dir, Naming("{stem}_mask.png", ""))
+    assert str(error.value).endswith(f"hint: {said}")
+
+
+def test_a_stray_image_beside_its_namesake_is_no_second_mask(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for name in ("a.png", "a_mask.png", "b.png", "b_mask.png", "c.png", "c_mask.png", "c_2.png"):
+        (folder / name).write_bytes(b"")
+    assert second_masks(folder, folder) is None  # c_2.png is an image without a mask, c.png no mask
 
 
 class _Terminal(io.StringIO):

@@ -50,7 +50,8 @@ def plan_and_read(tmp_path, masks, ignore=(), **kwargs) -> tuple[dict, list[np.n
     chosen = {d.key: d.value for d in found + mode + decisions.plan_encoder(fp) + decisions.plan_mirroring(fp, task)}
     classes = {key.partition(".")[2]: value for key, value in chosen.items() if key.startswith("classes.")}
     class_map = ClassMap.from_params(Classes(**{k: _tupled(v) for k, v in classes.items()}))
-    data = Data(str(tmp_path), str(tmp_path), max_nonbinary_fraction=chosen.get("data.max_nonbinary_fraction", 0.05))
+    data = Data(str(tmp_path), str(tmp_path), max_nonbinary_fraction=chosen.get("data.max_nonbinary_fraction", 0.05),
+                instance_masks=chosen.get("data.instance_masks", False))
     truths = [read_truth(pair.mask, masks[0].shape[:2], data, pair.image, class_map).mask for pair in pairs]
     return chosen, truths
 
@@ -143,9 +144,26 @@ def test_palette_masks_whose_palettes_differ_are_read_by_colour(tmp_path):
         assert (truth[16:][blob[16:] > 0] == 2).all() and (truth[:16, :16] == 1).all()
 
 
+def test_a_void_index_is_ignored_as_its_colour_when_palettes_differ(tmp_path):
+    """VOC-style void at index 255, one colour in every file, given by its index as a user knows it."""
+    red, green, void = [200, 30, 30], [30, 200, 30], [224, 224, 192]
+    masks, palettes = [], []
+    for index, blob in enumerate(blobs(count=6)):
+        labels = np.where(blob > 0, 1, 0).astype(np.uint8)
+        labels[:2] = 255  # a void border
+        masks.append(labels)
+        palettes.append([0, 0, 0] + (green if index % 2 else red) + [0, 0, 0] * 253 + void)
+    chosen = plan(tmp_path / "voc", masks, ignore=(255,), palettes=palettes)
+    assert chosen["classes.values"] == [[0, 0, 0], green, red] and chosen["classes.ignore"] == [void]
+    palettes[0] = palettes[0][:-3] + [255, 255, 255]  # void drawn another colour in one file: which is meant?
+    with pytest.raises(DataError, match=r"--ignore 255: .* index 255 is colour \[255, 255, 255\] in .*000.png but "
+                                        r"\[224, 224, 192\] in .*001.png: give the void colour instead"):
+        plan(tmp_path / "differs", masks, ignore=(255,), palettes=palettes)
+
+
 def test_binary_palette_masks_with_swapped_palettes_are_two_classes_by_colour(tmp_path):
     """The binary reader takes palette index 0 as background: where some files draw index 0 bright,
-    the objects are read by colour instead, as two classes, the darker first."""
+    the objects are read by colour instead, as two classes, the colour of most pixels (the background) first."""
     masks, palettes = [], []
     for index, blob in enumerate(blobs(count=6)):
         inverted = index % 2
@@ -153,9 +171,28 @@ def test_binary_palette_masks_with_swapped_palettes_are_two_classes_by_colour(tm
         palettes.append([0, 230, 230, 120, 0, 0] if inverted else [120, 0, 0, 0, 230, 230])
     chosen, truths = plan_and_read(tmp_path, masks, palettes=palettes)
     assert chosen["classes.masks"] == "colours"
-    assert chosen["classes.values"] == [[120, 0, 0], [0, 230, 230]]  # the darker first, though packed larger
+    assert chosen["classes.values"] == [[120, 0, 0], [0, 230, 230]]  # the background first, though packed larger
     for blob, truth in zip(blobs(count=6), truths):
         assert np.array_equal(truth, (blob > 0).astype(np.uint8))
+
+
+def test_palette_masks_of_object_ids_stay_objects_whatever_their_palettes(tmp_path):
+    rng = np.random.default_rng(3)
+    palettes = [rng.integers(0, 256, 768).tolist() for _ in range(6)]  # a random palette per file
+    chosen = plan(tmp_path, nuclei(), palettes=palettes)
+    assert chosen["data.instance_masks"] is True and chosen["classes.names"] == []
+
+
+def test_masks_saved_two_ways_are_refused_naming_one_of_each(tmp_path):
+    """Colour masks and one grey (L) file: the colour reader refuses the grey file, so the plan must too."""
+    palette = np.array([[0, 0, 0], [200, 30, 30], [30, 30, 200]], np.uint8)
+    masks = [palette[np.where(blob > 0, 1 + i % 2, 0)] for i, blob in enumerate(blobs(count=5))]
+    _write(tmp_path, masks)
+    Image.new("L", (256, 256)).save(tmp_path / "masks" / "005.png")  # an empty mask, saved grey
+    Image.new("RGB", (256, 256)).save(tmp_path / "images" / "005.png")
+    pairs, _ = find_pairs(tmp_path / "images", tmp_path / "masks", "{stem}.png")
+    with pytest.raises(DataError, match=r"mix encodings \(colour: \S+000.png, grey: \S+005.png\): save them all one way"):
+        plan_task(fingerprint(pairs, 10**8, workers=1), ())
 
 
 def test_objects_always_on_one_side_turn_mirroring_off(tmp_path):

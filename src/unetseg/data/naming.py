@@ -13,6 +13,8 @@ finds same names with another extension (`{stem}.png`), suffixes (`{stem}_mask.g
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -81,14 +83,19 @@ def second_masks(images_dir, masks_dir) -> str | None:
               if (m := SECOND_MASK.fullmatch(p.stem)) and m.group(1) in by_stem}
     if not extras:
         return None
-    naming = _find([p for p in images if p not in extras], [p for p in masks if p not in extras],
-                   _same(images_dir, masks_dir))
-    if naming is None:
+    same, rest = _same(images_dir, masks_dir), [p for p in images if p not in extras]
+    naming = _find(rest, [p for p in masks if p not in extras], same)
+    if same and naming is not None:  # in one folder the first file must be a mask of that pairing, not an image
+        patterns = [naming.mask_pattern.format(stem=glob.escape(p.stem)) for p in rest]
+        extras = {extra: first for extra, first in extras.items()
+                  if any(fnmatch.fnmatchcase(first.name, pattern) for pattern in patterns)}
+    if naming is None or not extras:
         return None
     extra, first = next(iter(extras.items()))
     return (f"{len(extras)} file(s) in {masks_dir} named as an image's second mask ({extra.name} beside "
             f"{first.name}): unetseg reads one mask an image ({naming.options()} pairs the others): merge each "
-            "into its first mask (their union) and delete it, or move it out of the folder")
+            "into its first mask (their union) and delete it, or move it out of the folder; or, if it is a "
+            "mask of its own, add its image")
 
 
 def _same(images_dir, masks_dir) -> bool:

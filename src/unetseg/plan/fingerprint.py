@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -38,13 +39,19 @@ COLOURED = 8
 ID_CHANGES = 0.25  # an instance label map changes value at more pixels than this (a row's neighbours) only if it is a picture
 
 
-def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int, dict | None]:
-    """(values, kind, full scale, palette): palette indices, grey levels, or colours packed as
-    r<<16|g<<8|b; for palette masks, the packed colour of each index in use (tools that save a palette
-    per file can give one index another colour in each: unetseg.plan.task reads those by colour).
+class RawMask(NamedTuple):
+    values: np.ndarray  # palette indices, grey levels, or colours packed as r<<16|g<<8|b
+    kind: str
+    full: int  # the full scale of the values
+    # palette masks: the packed colour of each index in use (tools that save a palette per file can give
+    # one index another colour in each: unetseg.plan.task reads those by colour)
+    palette: dict | None = None
+    rgb: bool = False  # an RGB file, which classes.masks: colours reads (a grey one among colour masks)
 
-    An RGB mask is grey when its channels agree, or when it has many colours that all but
-    agree (a black/white mask saved as JPEG, read by its grey level as unetseg.data.masks
+
+def _raw_mask(path, max_pixels: int) -> RawMask:
+    """A mask's raw values. An RGB mask is grey when its channels agree, or when it has many colours
+    that all but agree (a black/white mask saved as JPEG, read by its grey level as unetseg.data.masks
     reads it); a few colours, however close to grey, are a colour mask.
     """
     image, _ = open_mask(path, max_pixels)
@@ -53,21 +60,21 @@ def _raw_mask(path, max_pixels: int) -> tuple[np.ndarray, str, int, dict | None]
         entries = ((image.getpalette() or []) + [0] * 768)[:768]  # as Pillow's convert("RGB") pads it
         colours = {int(i): (entries[3 * i] << 16) | (entries[3 * i + 1] << 8) | entries[3 * i + 2]
                    for i in np.unique(values)}
-        return values, INDEX, 255, colours
+        return RawMask(values, INDEX, 255, colours)
     if image.mode == "1":  # 0/255 as the label reader sees it (convert("L"))
-        return np.asarray(image, dtype=np.int64) * 255, GREY, 255, None
+        return RawMask(np.asarray(image, dtype=np.int64) * 255, GREY, 255)
     if sixteen_bit(image):
-        return np.asarray(image, dtype=np.int64), GREY, 65535, None
+        return RawMask(np.asarray(image, dtype=np.int64), GREY, 65535)
     if image.mode in ("L", "LA"):
-        return np.asarray(image.convert("L"), dtype=np.int64), GREY, 255, None
+        return RawMask(np.asarray(image.convert("L"), dtype=np.int64), GREY, 255)
     rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
     if (rgb == rgb[..., :1]).all():
-        return rgb[..., 0], GREY, 255, None
+        return RawMask(rgb[..., 0], GREY, 255, rgb=True)
     packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     spread = rgb.max(axis=2) - rgb.min(axis=2)
     if len(np.unique(packed)) > FEW_COLOURS and np.count_nonzero(spread > GREY_TOLERANCE) <= 0.01 * spread.size:
-        return rgb.mean(axis=2).round().astype(np.int64), GREY, 255, None
-    return packed, COLOUR, 255, None
+        return RawMask(rgb.mean(axis=2).round().astype(np.int64), GREY, 255, rgb=True)
+    return RawMask(packed, COLOUR, 255, rgb=True)
 
 
 def noisy_binary(found: np.ndarray, kind: str, full: int, middle: float) -> bool:
@@ -146,7 +153,8 @@ def measure_pair(job: PairJob) -> dict:
     start = time.perf_counter()
     try:
         image, info = read_image(job.image, job.max_pixels, with_info=True)
-        values, kind, full, palette = _raw_mask(job.mask, job.max_pixels)
+        raw = _raw_mask(job.mask, job.max_pixels)
+        values, kind, full = raw.values, raw.kind, raw.full
     except DataError as error:
         return {"problem": str(error)}
     read_seconds = time.perf_counter() - start
@@ -154,7 +162,7 @@ def measure_pair(job: PairJob) -> dict:
     result = {
         "mask": job.mask, "size": list(info.size), "mask_size": list(values.shape), "kind": kind, "full": full,
         "colour_share": float(np.mean(sample.max(axis=2) - sample.min(axis=2) > COLOURED)), "read_seconds": read_seconds,
-        "image_top": info.top, "palette": palette,
+        "image_top": info.top, "palette": raw.palette, "rgb": raw.rgb,
     }
     found, counts = np.unique(values, return_counts=True)
     left = np.unique(values[:, : values.shape[1] // 2], return_counts=True)

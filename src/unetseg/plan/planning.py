@@ -80,7 +80,9 @@ def plan_pairing(images_dir, masks_dir, naming: Naming | None) -> tuple[Naming, 
             ))
     pairs, problems = find_pairs(images_dir, masks_dir, naming.mask_pattern, naming.id_pattern)
     if problems:
-        raise DataError(f"{naming.options()} leaves files unpaired:\n" + "\n".join(problems))
+        second = second_masks(images_dir, masks_dir)
+        raise DataError(f"{naming.options()} leaves files unpaired:\n" + "\n".join(problems)
+                        + (f"\nhint: {second}" if second else ""))
     if len(pairs) < MIN_PAIRS:
         raise DataError(f"{images_dir}: {len(pairs)} pair(s); a plan needs at least {MIN_PAIRS} (a training side "
                         "and a validation side)")

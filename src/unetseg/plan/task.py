@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unetseg.core.errors import DataError, listed
-from unetseg.plan.fingerprint import COLOUR, GREY, MAX_VALUES, Fingerprint
+from unetseg.plan.fingerprint import COLOUR, GREY, INDEX, MAX_VALUES, Fingerprint
 
 MAJORITY = 0.5  # a binary mask's bright value above this share of the pixels: plan two classes
 NONBINARY_LIMIT = 0.25  # a binary mask with more ambiguous pixels than this is not a mask
@@ -81,9 +81,21 @@ def _as_colours(fp: Fingerprint) -> None:
             result["kind"] = COLOUR
 
 
+def _object_ids(fp: Fingerprint) -> bool:
+    """Masks of object ids numbered 1, 2, ... in each: the largest differs from mask to mask, where a
+    label map's top class (a face's 18 parts) recurs; a tile or two cut from a bigger map may hold other ids."""
+    maxima = [max(r["values"]) for r in fp.results]
+    commonest = Counter(maxima).most_common(1)[0][1]
+    return (max(maxima) > NOISY_LEVELS and commonest <= len(maxima) / 2
+            and sum(bool(r["ids"]) for r in fp.results) >= ID_MASKS * len(fp.results))
+
+
 def _palette_conflict(fp: Fingerprint) -> str | None:
     """Where palette masks give one index different colours (a palette saved per file): the first such
-    index and two masks that disagree, else None."""
+    index and two masks that disagree, else None. Only where every mask is a palette mask of classes:
+    object ids are objects whatever their colours, and a mix of encodings is refused as such."""
+    if not all(r["kind"] == INDEX for r in fp.results) or _object_ids(fp):
+        return None
     seen = {}
     for result in fp.results:
         for index, colour in (result.get("palette") or {}).items():
@@ -109,25 +121,47 @@ def _by_palette_colours(fp: Fingerprint) -> None:
         result["kind"] = COLOUR
 
 
+def _ignored_colours(fp: Fingerprint, ignore: tuple) -> tuple:
+    """--ignore values given as palette indices, as the one colour each index has in every mask that
+    uses it (before `_by_palette_colours`); colours (packed above 255) as they are."""
+    found = []
+    for value in ignore:
+        colours = {}  # each colour the index has, and the first mask that gives it that colour
+        for result in fp.results:
+            if value in result["palette"]:
+                colours.setdefault(result["palette"][value], result["mask"])
+        if value > 255 or not colours:
+            found.append(value)
+        elif len(colours) > 1:
+            (one, first), (other, second) = list(colours.items())[:2]
+            raise DataError(f"--ignore {value}: the masks' palettes differ, and index {value} is colour "
+                            f"{_plain(one, True)} in {first} but {_plain(other, True)} in {second}: give the "
+                            "void colour instead, as --ignore '[r, g, b]'")
+        else:
+            found.append(next(iter(colours)))
+    return tuple(found)
+
+
 def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
     """What the masks are, from the census of their values; the `classes.*` and `data.*` keys that say so."""
     repainted = _palette_conflict(fp)
     if repainted:  # read by index, those masks would mean different classes in different files
+        ignore = _ignored_colours(fp, ignore)
         _by_palette_colours(fp)
     kinds = sorted({r["kind"] for r in fp.results})
-    if kinds == sorted([COLOUR, GREY]) and not any(r["noisy"] for r in fp.results):
+    # grey masks among colour masks (an empty one, all black): colours too, where the colour reader reads them
+    if kinds == sorted([COLOUR, GREY]) and not any(r["noisy"] for r in fp.results) and all(
+            r["rgb"] for r in fp.results):
         _as_colours(fp)
         kinds = [COLOUR]
     if len(kinds) > 1:
-        raise DataError(f"the masks mix encodings ({', '.join(kinds)}): plan one kind at a time")
+        examples = {r["kind"]: r["mask"] for r in reversed(fp.results)}
+        raise DataError("the masks mix encodings (" + ", ".join(f"{kind}: {examples[kind]}" for kind in kinds)
+                        + "): save them all one way")
     decisions, mixed = [], False
     totals = _value_totals(fp)
-    maxima = [max(r["values"]) for r in fp.results]
-    top, commonest = max(maxima), Counter(maxima).most_common(1)[0][1]
-    # ids numbered 1, 2, ... in each mask: the largest differs from mask to mask, where a label map's top
-    # class (a face's 18 parts) recurs; a tile or two cut from a bigger map may hold other ids
-    instances = (kinds != [COLOUR] and top > NOISY_LEVELS and commonest <= len(maxima) / 2
-                 and sum(bool(r["ids"]) for r in fp.results) >= ID_MASKS * len(fp.results))
+    top = max(max(r["values"]) for r in fp.results)
+    instances = kinds != [COLOUR] and _object_ids(fp)
     if instances:  # ids 1, 2, ... of objects, differing from mask to mask: objects against background
         if ignore:
             print(f"note: --ignore {listed(ignore)} does not apply: the masks hold object ids")
@@ -188,8 +222,8 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
             task = Task(True, tuple(kept), colours=colours)
             share = totals[kept[1]] / sum(totals.values())
         else:
-            if repainted and len(kept) == 2:  # the darker first, as the binary reader has it
-                kept.sort(key=_luma)
+            if repainted and len(kept) == 2:  # the background first: the colour of most pixels
+                kept.sort(key=lambda v: -totals[v])
             task, share = Task(False, tuple(kept), present, colours), None
     if task.binary and share > MAJORITY and not instances:
         dark, bright = task.values  # the first class is the background (patches centre on the others)
