@@ -367,5 +367,5 @@ def test_transparent_mask_pixels_are_background_whatever_colour_they_store(tmp_p
     for name, array in (("layer.png", layer), ("alpha.png", alpha_only), ("black.png", black_on_white)):
         path = _save(tmp_path, name, Image.fromarray(array, "RGBA" if array.shape[2] == 4 else "LA"))
         assert np.array_equal(read_mask(path).mask, objects.astype(np.uint8)), name
-        values, _, _ = _raw_mask(path, 10**8)
+        values = _raw_mask(path, 10**8).values
         assert np.array_equal(values != 0, objects), name
