@@ -98,7 +98,7 @@ def _palette_conflict(fp: Fingerprint) -> str | None:
         return None
     seen = {}
     for result in fp.results:
-        for index, colour in (result.get("palette") or {}).items():
+        for index, colour in result["palette"].items():
             first = seen.setdefault(index, (colour, result["mask"]))
             if first[0] != colour:
                 return (f"index {index} is colour {_plain(first[0], True)} in {first[1]} but "
@@ -109,9 +109,7 @@ def _palette_conflict(fp: Fingerprint) -> str | None:
 def _by_palette_colours(fp: Fingerprint) -> None:
     """Palette masks' indices as the colours their own palettes give them, as classes.masks: colours reads them."""
     for result in fp.results:
-        colours = result.get("palette")
-        if colours is None:
-            continue
+        colours = result["palette"]
         for key in ("values", "left"):
             found = {}
             for index, pixels in result[key].items():
