@@ -90,7 +90,8 @@ def test_bad_inputs_are_refused_and_touch_nothing(project, capsys, tmp_path, fix
     _, images, masks = project
     (masks / "s0_0_mask.png").rename(masks / "other.png")
     err = _refused(project, capsys, images, masks)
-    assert "cannot tell how the files" in err and "--mask-pattern" in err
+    # the names pair but for one image and one mask: the pattern, then those two files
+    assert err.startswith("error: --mask-pattern '{stem}_mask.png' pairs") and "other.png" in err and "s0_0." in err
     (masks / "other.png").rename(masks / "s0_0_mask.png")
     good = (masks / "s1_0_mask.png").read_bytes()
     (masks / "s1_0_mask.png").write_bytes(b"not a png")

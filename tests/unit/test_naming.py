@@ -1,6 +1,7 @@
 """Pairing patterns and groups found from the names alone, and the hint check-data gives with them."""
 
 import io
+import os
 import sys
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from unetseg.config.params import Data
 from unetseg.core.errors import DataError
 from unetseg.data.checking import check_data, map_in_workers
-from unetseg.data.naming import Naming, find_group_pattern, find_naming, second_masks
+from unetseg.data.naming import Naming, find_group_pattern, find_naming, nearest_naming, second_masks
 from unetseg.data.pairing import find_pairs
 from unetseg.plan.planning import plan_pairing
 
@@ -77,6 +78,28 @@ def test_masks_beside_their_images(tmp_path):
 ])
 def test_no_naming_when_the_names_do_not_show_one(tmp_path, images, masks):
     assert find_naming(*_folders(tmp_path, images, masks)) is None
+
+
+@pytest.mark.parametrize("images,masks,pattern,paired,unpaired", [
+    ([f"{i:03d}.jpg" for i in range(10)], [f"{i:03d}.png" for i in range(8)], "{stem}.png", 8, "009.jpg"),
+    ([f"{i:03d}.jpg" for i in range(10)], [f"{i:03d}_mask.png" for i in range(10)] + ["legend.png"],
+     "{stem}_mask.png", 10, "legend.png"),
+], ids=["masks missing", "a stray file"])
+def test_names_that_pair_but_for_a_few_files_are_named_with_those_files(tmp_path, images, masks, pattern, paired,
+                                                                        unpaired):
+    """A few files spoil the exact pairing: the pattern of the rest is named, and so are the few."""
+    images_dir, masks_dir = _folders(tmp_path, images, masks)
+    assert find_naming(images_dir, masks_dir) is None
+    assert nearest_naming(images_dir, masks_dir) == Naming(pattern, "")
+    with pytest.raises(DataError) as error:
+        plan_pairing(images_dir, masks_dir, None)
+    message = str(error.value)
+    assert message.startswith(f"--mask-pattern '{pattern}' pairs {paired} of 10 images")
+    assert unpaired in message
+    hint = check_data(images_dir, masks_dir, Data(str(images_dir), str(masks_dir), "{stem}.gif")).problems[-1]
+    assert hint.startswith("hint: images are named like 000.jpg") and f"--mask-pattern '{pattern}' pairs" in hint
+    (tmp_path / "other").mkdir()
+    assert nearest_naming(*_folders(tmp_path / "other", ["a.png", "b.png"], ["x.png", "y.png"])) is None
 
 
 def test_groups_from_the_names():
@@ -168,3 +191,12 @@ def test_reading_a_dataset_shows_its_progress_on_a_terminal_only(monkeypatch, te
     assert map_in_workers(abs, [-1, -2, -3], workers=1, desc="checking pairs") == [1, 2, 3]
     assert ("checking pairs: 100%" in err.getvalue() and "3/3" in err.getvalue()) == terminal
     assert (err.getvalue() == "") != terminal
+
+
+def _killed(_job):
+    os._exit(9)  # as the system's out-of-memory killer ends a process
+
+
+def test_a_reading_process_that_dies_is_one_error_naming_the_key():
+    with pytest.raises(DataError, match=r"a process of the 2 reading the data died .*base\.workers below 2"):
+        map_in_workers(_killed, list(range(8)), workers=2)

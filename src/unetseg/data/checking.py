@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,7 +26,7 @@ from unetseg.core.errors import DataError, listed
 from unetseg.data.classes import ClassMap, pixel_counts
 from unetseg.data.decoding import list_images, nested_images, no_images_found
 from unetseg.data.masks import load_pair
-from unetseg.data.naming import describe_names, find_naming, second_masks
+from unetseg.data.naming import describe_names, find_naming, nearest_naming, second_masks
 from unetseg.data.pairing import find_pairs
 
 
@@ -62,8 +63,12 @@ def map_in_workers(function, jobs: list, workers: int = 0, desc: str | None = No
     bar = partial(tqdm, total=len(jobs), desc=desc, unit="pair", disable=None if desc else True)  # None: a tty only
     if count == 1 or len(jobs) < 8:
         return list(bar(map(function, jobs)))
-    with ProcessPoolExecutor(count) as pool:
-        return list(bar(pool.map(function, jobs, chunksize=max(1, len(jobs) // (8 * count)))))
+    try:
+        with ProcessPoolExecutor(count) as pool:
+            return list(bar(pool.map(function, jobs, chunksize=max(1, len(jobs) // (8 * count)))))
+    except BrokenProcessPool:  # killed by the system, most often for memory: large images in many processes
+        raise DataError(f"a process of the {count} reading the data died (out of memory?): set base.workers "
+                        f"below {count}, so that fewer images are read at once") from None
 
 
 def check_pairs(pairs, data: Data, workers: int = 0, classes: ClassMap | None = None) -> DataCheck:
@@ -134,6 +139,10 @@ def check_data(images_dir, masks_dir, data: Data, workers: int = 0, classes: Cla
                         f"(data.mask_pattern {naming.mask_pattern!r}, data.id_pattern {naming.id_pattern!r})")
     elif problems and (second := second_masks(images_dir, masks_dir)):
         problems.append(f"hint: {second}")
+    elif problems and (near := nearest_naming(images_dir, masks_dir)) and near.mask_pattern != data.mask_pattern:
+        paired = len(find_pairs(images_dir, masks_dir, near.mask_pattern)[0])
+        problems.append(f"hint: {describe_names(images_dir, masks_dir, 1)}: {near.options()} pairs {paired} of "
+                        f"{len(list_images(Path(images_dir)))} images (run check-data with it to list the rest)")
     elif problems and list_images(Path(images_dir)) and not list_images(Path(masks_dir)):
         # none but in subfolders (a README beside them), or masks of a format unetseg does not read
         problems.append(no_images_found(masks_dir, "masks") if nested_images(masks_dir)

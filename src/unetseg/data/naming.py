@@ -154,8 +154,8 @@ def _braces(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _by_stem(stems: list[str], mask_stems: list[str], ending: str) -> Naming | None:
-    """Masks named `<head><stem><tail>` where the stems vary at both ends (`{stem}_mask`)."""
+def _stem_places(stems: list[str], mask_stems: list[str]) -> Counter:
+    """How many mask names hold an image's whole stem between each (head, tail), cut at separators."""
     counts = Counter()
     stem_set = set(stems)
     for name in mask_stems:
@@ -166,9 +166,29 @@ def _by_stem(stems: list[str], mask_stems: list[str], ending: str) -> Naming | N
                 if name[start:end] in stem_set and (end == len(name) or name[end] in SEPARATORS):
                     counts[(name[:start], name[end:])] += 1
                     break
-    for (head, tail), count in counts.most_common(1):
+    return counts
+
+
+def _by_stem(stems: list[str], mask_stems: list[str], ending: str) -> Naming | None:
+    """Masks named `<head><stem><tail>` where the stems vary at both ends (`{stem}_mask`)."""
+    for (head, tail), count in _stem_places(stems, mask_stems).most_common(1):
         if count == len(mask_stems) == len(stems):
             return _naming(head, "{stem}", tail + ending)
+    return None
+
+
+def nearest_naming(images_dir, masks_dir) -> Naming | None:
+    """Where no pattern pairs every file: the one that holds the image's stem in most mask names (at
+    least half the images'), with the masks' commonest extension, so that a message names it beside the
+    few files it leaves unpaired (a mask missing, a stray legend.png) rather than giving up on the names."""
+    images, masks = list_images(Path(images_dir)), list_images(Path(masks_dir))
+    if _same(images_dir, masks_dir) or not images or not masks:
+        return None
+    suffix = Counter(p.suffix for p in masks).most_common(1)[0][0]
+    names = [p.name[: -len(suffix)] for p in masks if p.suffix == suffix]
+    for (head, tail), count in _stem_places([p.stem for p in images], names).most_common(1):
+        if 2 * count >= len(images):
+            return _naming(head, "{stem}", tail + suffix)
     return None
 
 

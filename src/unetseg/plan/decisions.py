@@ -24,7 +24,8 @@ from unetseg.plan.task import Decision, Task
 
 BINARY_CEILING = 0.99  # per-image dice a perfect mask keeps through the resize and back
 CLASS_CEILING = 0.98  # IoU (pixels pooled over the images) the worst class keeps, for several classes
-CEILING_CLASS_SHARE = 0.01  # classes with fewer of the pixels are left out of that worst (specks vanish at any size)
+CEILING_CLASS_SHARE = 0.01  # classes with fewer of the pixels are left out of that worst (specks vanish at any
+# size), unless only the background has more
 MAX_RESIZE = LONG_SIDES[-1]  # the longest resize side considered; above it, patches train on as much detail for less
 COLOUR_SHARE = 0.05  # images whose median has this share of coloured pixels (fingerprint.COLOURED) are in colour
 LOPSIDED = 0.15  # a class this far from half its pixels in the left half, on average: mirroring is not safe
@@ -56,7 +57,9 @@ def ceiling(fp: Fingerprint, task: Task, where: str, key: str) -> float:
         for index, counts in _class_overlaps(result, task, result[where][key]).items():
             pooled[index] += counts
     counted = pooled[:, 0] >= CEILING_CLASS_SHARE * pooled[:, 0].sum()
-    truth, trip, both = pooled[counted if counted.any() else pooled[:, 0] > 0].T
+    if counted.sum() < 2:  # the background alone keeps anything: the small classes are what there is to keep
+        counted = pooled[:, 0] > 0
+    truth, trip, both = pooled[counted].T
     return float(np.min(both / (truth + trip - both)))
 
 

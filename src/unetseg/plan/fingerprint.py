@@ -36,6 +36,7 @@ SCALES = (1.0, 0.75, 0.5, 0.375, 0.25)
 # a pixel whose channels are further apart than this is coloured: a grey car on a grey floor has a
 # fifth of its pixels so (Carvana), a grey micrograph none, even saved as JPEG
 COLOURED = 8
+FEW_IDS = 16  # up to this many values, count each one's regions (a few numbered objects: one region each)
 ID_CHANGES = 0.25  # an instance label map changes value at more pixels than this (a row's neighbours) only if it is a picture
 
 
@@ -97,6 +98,12 @@ def object_ids(values: np.ndarray, found: np.ndarray, counts: np.ndarray, kind: 
     if found[-1] > 2 * max(1, len(found) - 1) or top > counts[1:].sum() / 2:
         return False
     return bool(np.count_nonzero(values[:, 1:] != values[:, :-1]) <= ID_CHANGES * values[:, 1:].size)
+
+
+def regions_per_value(values: np.ndarray, found: np.ndarray) -> list[int]:
+    """How many separate regions (8-connected) each nonzero value makes: one each for a few numbered
+    objects, several for a class (trees across a street scene)."""
+    return [int(ndimage.label(values == value, structure=np.ones((3, 3)))[1]) for value in found if value != 0]
 
 
 def _labels(values: np.ndarray, full: int, noisy: bool, ids: bool) -> tuple[np.ndarray, list]:
@@ -176,6 +183,7 @@ def measure_pair(job: PairJob) -> dict:
     result["nonbinary"] = float(np.count_nonzero((values > full / 4) & (values < full * 3 / 4)) / values.size)
     result["ids"] = object_ids(values, found, counts, kind, full)
     result["background"] = int(counts[0]) if found[0] == 0 else 0
+    result["regions"] = regions_per_value(values, found) if kind != COLOUR and len(found) <= FEW_IDS + 1 else []
     result["noisy"] = not (result["ids"] and len(found) > MAX_VALUES) and noisy_binary(
         found, kind, full, result["nonbinary"])
     if kind == COLOUR and len(found) > MAX_VALUES:

@@ -28,7 +28,14 @@ from unetseg.core.atomic import atomic_output
 from unetseg.core.errors import DataError
 from unetseg.data.decoding import image_bits_for, list_images, no_images_found
 from unetseg.data.masks import turned
-from unetseg.data.naming import Naming, describe_names, find_group_pattern, find_naming, second_masks
+from unetseg.data.naming import (
+    Naming,
+    describe_names,
+    find_group_pattern,
+    find_naming,
+    nearest_naming,
+    second_masks,
+)
 from unetseg.data.pairing import find_pairs
 from unetseg.data.splitting import split_pairs
 from unetseg.plan import decisions as rules
@@ -72,16 +79,21 @@ def plan_pairing(images_dir, masks_dir, naming: Naming | None) -> tuple[Naming, 
             raise DataError(no_images_found(folder, what))
     if naming is None:
         naming = find_naming(images_dir, masks_dir)
+        if naming is None and (second := second_masks(images_dir, masks_dir)):
+            raise DataError(second)
+        naming = naming or nearest_naming(images_dir, masks_dir)  # pairs most files: the rest are named below
         if naming is None:
-            raise DataError(second_masks(images_dir, masks_dir) or (
+            raise DataError(
                 f"cannot tell how the files of {images_dir} and {masks_dir} pair "
                 f"({describe_names(images_dir, masks_dir)}): give --mask-pattern (data.mask_pattern) and, if the "
                 "names share only an id, --id-pattern (data.id_pattern)"
-            ))
+            )
     pairs, problems = find_pairs(images_dir, masks_dir, naming.mask_pattern, naming.id_pattern)
     if problems:
         second = second_masks(images_dir, masks_dir)
-        raise DataError(f"{naming.options()} leaves files unpaired:\n" + "\n".join(problems)
+        raise DataError(f"{naming.options()} pairs {len(pairs)} of {len(list_images(Path(images_dir)))} images and "
+                        "leaves files unpaired: give each its mask or image, or move it out of the folder, and plan "
+                        "again:\n" + "\n".join(problems)
                         + (f"\nhint: {second}" if second else ""))
     if len(pairs) < MIN_PAIRS:
         raise DataError(f"{images_dir}: {len(pairs)} pair(s); a plan needs at least {MIN_PAIRS} (a training side "

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from unetseg.core.errors import DataError, listed
-from unetseg.plan.fingerprint import COLOUR, GREY, INDEX, MAX_VALUES, Fingerprint
+from unetseg.plan.fingerprint import COLOUR, FEW_IDS, GREY, INDEX, MAX_VALUES, Fingerprint
 
 MAJORITY = 0.5  # a binary mask's bright value above this share of the pixels: plan two classes
 NONBINARY_LIMIT = 0.25  # a binary mask with more ambiguous pixels than this is not a mask
 NOISY_LEVELS = 16  # fewer grey levels than this over a dataset are a label map, not a noisy binary mask
-MASK_LEVELS = 64  # more grey levels than this in one mask, not noisy binary: a picture, not a label map
+MASK_LEVELS = 64  # more grey levels or colours than this in one mask, not noisy binary: not a label map
 ID_MASKS = 0.9  # masks that look like object ids (fingerprint.object_ids), at least this share: instance labels
+ONE_REGION = 0.8  # a few ids: at least this share of them one region each (an occluded object may be two)
 VOID_SHARE = 0.05  # a label map's top value (255) on fewer pixels than this is probably void: say so
 
 
@@ -83,11 +84,19 @@ def _as_colours(fp: Fingerprint) -> None:
 
 def _object_ids(fp: Fingerprint) -> bool:
     """Masks of object ids numbered 1, 2, ... in each: the largest differs from mask to mask, where a
-    label map's top class (a face's 18 parts) recurs; a tile or two cut from a bigger map may hold other ids."""
+    label map's top class (a face's 18 parts) recurs; a tile or two cut from a bigger map may hold other ids.
+    Up to `FEW_IDS` ids (pedestrians, leaves) they must also be every number from 0 to the mask's
+    largest and one region each, as a label map's classes seldom are in every mask."""
     maxima = [max(r["values"]) for r in fp.results]
-    commonest = Counter(maxima).most_common(1)[0][1]
-    return (max(maxima) > NOISY_LEVELS and commonest <= len(maxima) / 2
-            and sum(bool(r["ids"]) for r in fp.results) >= ID_MASKS * len(fp.results))
+    counts = Counter(maxima)
+    if counts.most_common(1)[0][1] > len(maxima) / 2:
+        return False
+    if max(maxima) > FEW_IDS:
+        return sum(bool(r["ids"]) for r in fp.results) >= ID_MASKS * len(fp.results)
+    numbered = sum(r["kind"] != COLOUR and set(r["values"]) == set(range(max(r["values"]) + 1)) for r in fp.results)
+    regions = [n for r in fp.results for n in r["regions"]]
+    return (len(counts) >= 3 and numbered >= ID_MASKS * len(fp.results)
+            and sum(n == 1 for n in regions) >= ONE_REGION * len(regions))
 
 
 def _palette_conflict(fp: Fingerprint) -> str | None:
@@ -179,12 +188,21 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
         share = sum(r["bright"] for r in fp.results) / sum(r["pixels"] for r in fp.results)
         if share > MAJORITY:
             raise DataError(f"binary masks saved lossy (JPEG) whose bright value covers {share:.0%} of the pixels: "
-                            "set classes.* by hand (docs/guides/classes.md)")
+                            "the dark value is the structure, a class that only lossless masks can name: save the "
+                            "masks as PNG (each thresholded at half its scale) and plan again")
         limit = max(0.01, float(np.ceil(worst * 1.5 * 100) / 100))
         decisions.append(Decision("data.max_nonbinary_fraction", limit,
                                   f"masks have up to {worst:.2%} ambiguous pixels (JPEG noise); limit 1.5x that"))
         task = Task(True, ("low", "high"), threshold=full / 2)
     else:
+        crowded = [r for r in fp.results if r["kind"] == COLOUR and r["distinct"] > MASK_LEVELS]
+        if crowded:
+            worst = max(crowded, key=lambda r: r["distinct"])
+            raise DataError(
+                f"{worst['mask']}: {worst['distinct']} colours in one mask ({len(crowded)} such mask(s)): more "
+                "classes than a class map holds in one image; edges blended by smoothing or resizing? Save the "
+                "masks with one colour a class (nearest-neighbour resizing, no antialiasing)"
+            )
         crowded = [r for r in fp.results if r["kind"] != COLOUR and r["distinct"] > MASK_LEVELS]
         if crowded:
             worst = max(r["nonbinary"] for r in crowded)
