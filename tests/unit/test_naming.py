@@ -84,7 +84,9 @@ def test_no_naming_when_the_names_do_not_show_one(tmp_path, images, masks):
     ([f"{i:03d}.jpg" for i in range(10)], [f"{i:03d}.png" for i in range(8)], "{stem}.png", 8, "009.jpg"),
     ([f"{i:03d}.jpg" for i in range(10)], [f"{i:03d}_mask.png" for i in range(10)] + ["legend.png"],
      "{stem}_mask.png", 10, "legend.png"),
-], ids=["masks missing", "a stray file"])
+    ([f"{i:03d}.jpg" for i in range(10)], [f"{i:03d}.png" for i in range(5)] + [f"{i:03d}.tif" for i in range(5, 9)],
+     "{stem}.*", 9, "009.jpg"),
+], ids=["masks missing", "a stray file", "two extensions"])
 def test_names_that_pair_but_for_a_few_files_are_named_with_those_files(tmp_path, images, masks, pattern, paired,
                                                                         unpaired):
     """A few files spoil the exact pairing: the pattern of the rest is named, and so are the few."""
@@ -100,6 +102,10 @@ def test_names_that_pair_but_for_a_few_files_are_named_with_those_files(tmp_path
     assert hint.startswith("hint: images are named like 000.jpg") and f"--mask-pattern '{pattern}' pairs" in hint
     (tmp_path / "other").mkdir()
     assert nearest_naming(*_folders(tmp_path / "other", ["a.png", "b.png"], ["x.png", "y.png"])) is None
+    # two masks an image, named two ways: neither is the pairing, and no file is blamed for it
+    (tmp_path / "two").mkdir()
+    both = _folders(tmp_path / "two", ["a.png", "b.png"], ["a_mask.png", "b_mask.png", "a_contour.png", "b_contour.png"])
+    assert find_naming(*both) is None and nearest_naming(*both) is None
 
 
 def test_groups_from_the_names():

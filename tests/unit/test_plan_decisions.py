@@ -328,17 +328,20 @@ def test_instance_label_maps_are_objects_against_background(tmp_path, objects, d
         read_truth(pairs[0].mask, masks[0].shape, Data(str(tmp_path), str(tmp_path)))
 
 
-def people(count=12, size=(96, 128), seed=0, most=6, every=None):
-    """A few objects numbered 1 to k in each mask (pedestrians, as Penn-Fudan saves them), k from 1 to `most`;
-    `every`: k is that in every mask but a few, as a label map of organs (each one region) holds its classes."""
+def people(count=12, size=(96, 128), seed=0, most=6, every=None, split=False, empty=0):
+    """A few objects numbered 1 to k in each mask (pedestrians, as Penn-Fudan saves them), k from 1 to `most`.
+    Label maps that share some of that: `every`, k is that in all masks but a few (organs, one region each);
+    `split`, each value in two regions (a class across a scene); `empty`, that many masks hold nothing."""
     rng = np.random.default_rng(seed)
     masks = []
     for index in range(count):
         k = every - (index % 5 == 0) if every else int(rng.integers(1, most + 1))
         mask = np.zeros(size, np.uint8)
-        for number in range(1, k + 1):
+        for number in range(1, k + 1) if index >= empty else ():
             left = 4 + (number - 1) * (size[1] - 8) // most
             mask[10 + number: size[0] - 10, left: left + (size[1] - 8) // most - 4] = number
+            if split:
+                mask[size[0] // 2, left: left + (size[1] - 8) // most - 4] = 0
         masks.append(mask)
     return masks
 
@@ -350,10 +353,28 @@ def test_a_few_numbered_objects_in_each_mask_are_objects_against_background(tmp_
     assert all(set(np.unique(truth)) <= {0, 1} for truth in truths)
 
 
-def test_a_label_map_of_one_region_a_class_stays_classes(tmp_path):
-    """Organs 1 to 3, each one region, all three in most masks: a label map whose top class recurs."""
-    chosen = plan(tmp_path, people(every=3, most=3))
-    assert chosen["data.instance_masks"] is False and chosen["classes.values"] == [0, 1, 2, 3]
+def _slices(count=12):
+    """An organ (1) holding its tumour (2), in slices: empty, organ alone, organ and tumour."""
+    masks = []
+    for index in range(count):
+        mask = np.zeros((96, 128), np.uint8)
+        if index % 3:
+            mask[20:80, 20:100] = 1
+        if index % 3 == 2:
+            mask[40:60, 40:70] = 2
+        masks.append(mask)
+    return masks
+
+
+@pytest.mark.parametrize("masks", [
+    people(every=3, most=3),  # organs 1 to 3, all three in most masks: the top class recurs
+    people(split=True),  # numbers vary, but each is two regions: classes across the images
+    [np.where(m > 0, m + (m > 1), 0).astype(np.uint8) for m in people()],  # 1, 3, 4, ...: not every number held
+    _slices(),  # empty slices, the organ, the organ and its tumour: maxima 0, 1 and 2 are no numbering
+], ids=["top class recurs", "two regions a value", "numbers skipped", "nested classes and empty slices"])
+def test_label_maps_with_some_signs_of_numbered_objects_stay_classes(tmp_path, masks):
+    chosen = plan(tmp_path, masks)
+    assert chosen["data.instance_masks"] is False and len(chosen["classes.values"]) >= 3
 
 
 @pytest.mark.parametrize("top", [3, 18], ids=["3-classes", "19-face-parts"])

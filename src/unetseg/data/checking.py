@@ -67,8 +67,9 @@ def map_in_workers(function, jobs: list, workers: int = 0, desc: str | None = No
         with ProcessPoolExecutor(count) as pool:
             return list(bar(pool.map(function, jobs, chunksize=max(1, len(jobs) // (8 * count)))))
     except BrokenProcessPool:  # killed by the system, most often for memory: large images in many processes
-        raise DataError(f"a process of the {count} reading the data died (out of memory?): set base.workers "
-                        f"below {count}, so that fewer images are read at once") from None
+        raise DataError(f"a process of the {count} reading the data died (out of memory, or a file that crashes "
+                        f"its decoder): set base.workers below {count}, so that fewer images are read at once, "
+                        "or 1 to see the file") from None
 
 
 def check_pairs(pairs, data: Data, workers: int = 0, classes: ClassMap | None = None) -> DataCheck:

@@ -179,17 +179,18 @@ def _by_stem(stems: list[str], mask_stems: list[str], ending: str) -> Naming | N
 
 def nearest_naming(images_dir, masks_dir) -> Naming | None:
     """Where no pattern pairs every file: the one that holds the image's stem in most mask names (at
-    least half the images'), with the masks' commonest extension, so that a message names it beside the
-    few files it leaves unpaired (a mask missing, a stray legend.png) rather than giving up on the names."""
+    least half the images', and more than any other), so that a message names it beside the few files it
+    leaves unpaired (a mask missing, a stray legend.png) rather than giving up on the names."""
     images, masks = list_images(Path(images_dir)), list_images(Path(masks_dir))
     if _same(images_dir, masks_dir) or not images or not masks:
         return None
-    suffix = Counter(p.suffix for p in masks).most_common(1)[0][0]
-    names = [p.name[: -len(suffix)] for p in masks if p.suffix == suffix]
-    for (head, tail), count in _stem_places([p.stem for p in images], names).most_common(1):
-        if 2 * count >= len(images):
-            return _naming(head, "{stem}", tail + suffix)
-    return None
+    names, ending = _mask_names(masks)
+    ranked = _stem_places([p.stem for p in images], names).most_common(2)
+    tied = len(ranked) == 2 and ranked[0][1] == ranked[1][1]  # two ways (`{stem}_mask`, `{stem}_contour`)
+    if not ranked or tied or 2 * ranked[0][1] < len(images):
+        return None
+    (head, tail), _ = ranked[0]
+    return _naming(head, "{stem}", tail + ending)
 
 
 def describe_names(images_dir, masks_dir, shown: int = 2) -> str:

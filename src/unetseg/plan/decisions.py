@@ -25,7 +25,7 @@ from unetseg.plan.task import Decision, Task
 BINARY_CEILING = 0.99  # per-image dice a perfect mask keeps through the resize and back
 CLASS_CEILING = 0.98  # IoU (pixels pooled over the images) the worst class keeps, for several classes
 CEILING_CLASS_SHARE = 0.01  # classes with fewer of the pixels are left out of that worst (specks vanish at any
-# size), unless only the background has more
+# size); where only the background has more, of the pixels that are not background
 MAX_RESIZE = LONG_SIDES[-1]  # the longest resize side considered; above it, patches train on as much detail for less
 COLOUR_SHARE = 0.05  # images whose median has this share of coloured pixels (fingerprint.COLOURED) are in colour
 LOPSIDED = 0.15  # a class this far from half its pixels in the left half, on average: mirroring is not safe
@@ -58,7 +58,9 @@ def ceiling(fp: Fingerprint, task: Task, where: str, key: str) -> float:
             pooled[index] += counts
     counted = pooled[:, 0] >= CEILING_CLASS_SHARE * pooled[:, 0].sum()
     if counted.sum() < 2:  # the background alone keeps anything: the small classes are what there is to keep
-        counted = pooled[:, 0] > 0
+        largest = pooled[:, 0].argmax()
+        counted = pooled[:, 0] >= CEILING_CLASS_SHARE * (pooled[:, 0].sum() - pooled[largest, 0])
+        counted[largest] = True
     truth, trip, both = pooled[counted].T
     return float(np.min(both / (truth + trip - both)))
 

@@ -88,14 +88,15 @@ def _object_ids(fp: Fingerprint) -> bool:
     Up to `FEW_IDS` ids (pedestrians, leaves) they must also be every number from 0 to the mask's
     largest and one region each, as a label map's classes seldom are in every mask."""
     maxima = [max(r["values"]) for r in fp.results]
-    counts = Counter(maxima)
-    if counts.most_common(1)[0][1] > len(maxima) / 2:
-        return False
     if max(maxima) > FEW_IDS:
-        return sum(bool(r["ids"]) for r in fp.results) >= ID_MASKS * len(fp.results)
-    numbered = sum(r["kind"] != COLOUR and set(r["values"]) == set(range(max(r["values"]) + 1)) for r in fp.results)
-    regions = [n for r in fp.results for n in r["regions"]]
-    return (len(counts) >= 3 and numbered >= ID_MASKS * len(fp.results)
+        return (Counter(maxima).most_common(1)[0][1] <= len(maxima) / 2
+                and sum(bool(r["ids"]) for r in fp.results) >= ID_MASKS * len(fp.results))
+    # empty masks left out: slices without the organ, then with it, then with its tumour, are no numbering
+    held = [r for r in fp.results if max(r["values"]) > 0]
+    counts = Counter(max(r["values"]) for r in held)
+    numbered = sum(r["kind"] != COLOUR and set(r["values"]) == set(range(max(r["values"]) + 1)) for r in held)
+    regions = [n for r in held for n in r["regions"]]
+    return (len(counts) >= 3 and counts.most_common(1)[0][1] <= len(held) / 2 and numbered >= ID_MASKS * len(held)
             and sum(n == 1 for n in regions) >= ONE_REGION * len(regions))
 
 
@@ -200,8 +201,9 @@ def plan_task(fp: Fingerprint, ignore: tuple) -> tuple[Task, list[Decision]]:
             worst = max(crowded, key=lambda r: r["distinct"])
             raise DataError(
                 f"{worst['mask']}: {worst['distinct']} colours in one mask ({len(crowded)} such mask(s)): more "
-                "classes than a class map holds in one image; edges blended by smoothing or resizing? Save the "
-                "masks with one colour a class (nearest-neighbour resizing, no antialiasing)"
+                "classes than a class map holds in one image (edges blended by smoothing or resizing? objects "
+                "coded by colour?): save the masks with one colour a class (nearest-neighbour resizing, no "
+                "antialiasing)"
             )
         crowded = [r for r in fp.results if r["kind"] != COLOUR and r["distinct"] > MASK_LEVELS]
         if crowded:
