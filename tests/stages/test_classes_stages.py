@@ -269,6 +269,7 @@ def test_onednns_int32_line_is_kept_off_the_terminal_while_a_class_model_trains(
 
     import keras
 
+    from unetseg.core.startup import LOG_LEVEL, OURS
     from unetseg.train import training
     from unetseg.train.callbacks import make_callbacks
 
@@ -281,6 +282,10 @@ def test_onednns_int32_line_is_kept_off_the_terminal_while_a_class_model_trains(
                 os.write(2, line.encode() + b"a line of the run's own\n")
 
     monkeypatch.setattr(training, "make_callbacks", lambda *args: [NativeLines(), *make_callbacks(*args)])
+    # the level unetseg sets at start-up, whatever an earlier test in this worker left (importing
+    # tf2onnx.convert sets TF_CPP_MIN_LOG_LEVEL=3, which reads as the user's choice: nothing filtered)
+    for name in (LOG_LEVEL, OURS):
+        monkeypatch.setenv(name, "2")
     params = params_from_dict(classes_params(run / "sample", train={"epochs": 1}))
     training.train(params, run / "tfrecords", tmp_path / "model.keras", tmp_path / "live", tmp_path / "backup")
     err = capfd.readouterr().err
